@@ -1,0 +1,109 @@
+"""RevSeg command line: with no arguments it opens the GUI on the bundled demo case.
+
+Subcommands:
+    (none)                 open the GUI on the bundled demo case
+    gui [CASE_FOLDER]      open the GUI on CASE_FOLDER
+    phantoms               generate synthetic BraTS-format training / demo cases
+    bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
+
+Errors are printed as one line on stderr with exit code 2; set REVSEG_DEBUG=1 for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+NOT_FOR_CLINICAL_USE = "RevSeg is research software; demo weights are NOT FOR CLINICAL USE."
+
+
+def _version() -> str:
+    from engine import __version__
+
+    return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revseg",
+        description="Brain-tumour MRI segmentation workstation (reversible MBConv 3D U-Net). "
+        "Without a subcommand, opens the GUI.",
+        epilog=NOT_FOR_CLINICAL_USE,
+    )
+    parser.add_argument("--version", action="version", version=f"revseg {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the GUI (the default when no command is given)")
+    gui.add_argument("case", nargs="?", type=Path, help="case folder to open (default: the bundled demo case)")
+
+    phantoms = commands.add_parser("phantoms", help="generate synthetic BraTS-format phantom cases")
+    phantoms.add_argument("--out", type=Path, required=True, help="output folder (one sub-folder per case)")
+    phantoms.add_argument("--n", type=int, default=10, help="number of cases (default 10)")
+    phantoms.add_argument("--seed", type=int, default=0, help="base seed; case i uses a seed derived from it")
+    phantoms.add_argument("--overwrite", action="store_true", help="replace case folders that already exist")
+
+    bench = commands.add_parser("bench", help="benchmarks (memory); `bench memory --help` lists options")
+    bench.add_argument("which", choices=["memory"], help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark")
+    return parser
+
+
+def _run_gui(case: Path | None) -> int:
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise RuntimeError(
+            'no display: run the GUI on a desktop, or headless under xvfb-run -a -s "-screen 0 1280x1024x24"'
+        )
+    from gui.app import run_gui
+
+    return run_gui(case)
+
+
+def _run_phantoms(args: argparse.Namespace) -> int:
+    from trainer.phantoms import generate_dataset
+
+    def report(done: int, total: int) -> None:
+        print(f"\rphantoms: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    paths = generate_dataset(args.out, n=args.n, seed=args.seed, progress=report, overwrite=args.overwrite)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from engine.bench.memory import main as bench_memory
+
+    return bench_memory(args.options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "phantoms":
+            return _run_phantoms(args)
+        if args.command == "bench":
+            return _run_bench(args)
+        return _run_gui(getattr(args, "case", None))
+    except KeyboardInterrupt:
+        print("revseg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the CLI's contract: one line on stderr, exit code 2
+        if os.environ.get("REVSEG_DEBUG"):
+            raise
+        print(f"revseg: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
