@@ -62,7 +62,7 @@ class PhantomConfig:
         output_scale: range of the file intensity that white matter (CSF for T2) is mapped to.
     """
 
-    wt_volume_ml: tuple[float, float] = (10.0, 120.0)
+    wt_volume_ml: tuple[float, float] = (15.0, 140.0)
     core_fraction: tuple[float, float] = (0.15, 0.55)
     necrosis_fraction: tuple[float, float] = (0.2, 0.6)
     p_low_grade: float = 0.25
