@@ -7,6 +7,7 @@ generate_dataset (reproducibility). Geometry helpers are tested on small arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -262,7 +263,13 @@ def test_same_seed_gives_byte_identical_files(high_grade: Phantom, tmp_path: Pat
     )
     assert calls == [(1, 1)]
     assert [p.name for p in folders] == [case_id_for(DATASET_SEED, 0)] == ["Phantom-0001-000"]
-    reference = write_phantom(high_grade, tmp_path / "ref", case_id_for(DATASET_SEED, 0))
+    provenance = {
+        **high_grade.metadata,
+        "dataset": {"seed": DATASET_SEED, "index": 0},
+    }  # added by generate_dataset
+    reference = write_phantom(
+        dataclasses.replace(high_grade, metadata=provenance), tmp_path / "ref", case_id_for(DATASET_SEED, 0)
+    )
     names = sorted(p.name for p in reference.iterdir())
     assert names == sorted(p.name for p in folders[0].iterdir())
     for name in names:

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +66,18 @@ def _check_case_id(case_id: str) -> None:
         )
 
 
+def _fresh_hidden_folder(parent: Path, case_id: str, kind: str) -> Path:
+    """New empty ``.case_id.<random>.kind`` folder; os.mkdir (unlike mkdtemp) keeps the user's umask permissions."""
+    for _ in range(100):
+        folder = parent / f".{case_id}.{uuid.uuid4().hex[:12]}.{kind}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a staging folder in {parent}")
+
+
 def write_phantom(phantom: Phantom, out_dir: Path, case_id: str, overwrite: bool = False) -> Path:
     """Write ``phantom`` as ``out_dir/case_id/`` with ``case_id_{t1,t1ce,t2,flair,seg}.nii.gz`` (+ metadata JSON).
 
@@ -92,12 +104,12 @@ def write_phantom(phantom: Phantom, out_dir: Path, case_id: str, overwrite: bool
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", suffix=".tmp", dir=out_dir))
+    staging = _fresh_hidden_folder(out_dir, case_id, "tmp")
     try:
         for name, content in _case_files(phantom, case_id).items():
             (staging / name).write_bytes(content)
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{case_id}.", suffix=".old", dir=out_dir))
+            retired = _fresh_hidden_folder(out_dir, case_id, "old")
             os.replace(target, retired / case_id)
             os.replace(staging, target)
             shutil.rmtree(retired)
@@ -154,6 +166,7 @@ def generate_dataset(
     paths = []
     for index in range(n):
         phantom = generate_phantom(case_seed(seed, index), config)
+        phantom.metadata["dataset"] = {"seed": int(seed), "index": index}  # provenance for the JSON file
         paths.append(write_phantom(phantom, out_dir, case_id_for(seed, index), overwrite=overwrite))
         if progress is not None:
             progress(index + 1, n)
