@@ -192,6 +192,52 @@ def _check_seed(seed: int) -> None:
         raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
 
 
+def _draw_valid_geometry(
+    rng: np.random.Generator, config: PhantomConfig, seed: int
+) -> tuple[dict[str, Any], int]:
+    """Draw case geometry until the WT volume lies within the hard limits; returns (case, attempts)."""
+    anatomy = load_mni_anatomy()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        case = _draw_case_geometry(rng, config, anatomy)
+        case["volumes_ml"] = label_volumes_ml(case["label"])
+        if case["plans"] and WT_HARD_LIMITS_ML[0] <= case["volumes_ml"]["WT"] <= WT_HARD_LIMITS_ML[1]:
+            return case, attempt
+        logger.debug(
+            "seed %d attempt %d: WT %.1f mL outside the hard limits, redrawing",
+            seed,
+            attempt,
+            case["volumes_ml"]["WT"],
+        )
+    raise RuntimeError(
+        f"seed {seed}: no tumour within {WT_HARD_LIMITS_ML} mL after {MAX_ATTEMPTS} tries; widen PhantomConfig"
+    )
+
+
+def _metadata(seed: int, attempts: int, case: dict[str, Any], intensities: dict) -> dict[str, Any]:
+    """JSON-serialisable facts about the case (written next to the images)."""
+    foci = [
+        {
+            "centre_voxel": [round(float(c), 2) for c in plan.centre],
+            "target_wt_ml": round(float(plan.wt_ml), 2),
+            "target_core_ml": round(float(plan.core_ml), 2),
+        }
+        for plan in case["plans"]
+    ]
+    return {
+        "generator": "revseg-phantom",
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "attempts": attempts,
+        "low_grade": case["low_grade"],
+        "n_foci": len(case["plans"]),
+        "volumes_ml": case["volumes_ml"],
+        "foci": foci,
+        "intensities": {
+            name: {cls: round(v, 4) for cls, v in table.items()} for name, table in intensities.items()
+        },
+    }
+
+
 def generate_phantom(seed: int, config: PhantomConfig = PhantomConfig()) -> Phantom:  # noqa: B008 (frozen)
     """Generate one synthetic BraTS-format case from the MNI152 anatomy; the same seed gives the same case.
 
@@ -207,23 +253,7 @@ def generate_phantom(seed: int, config: PhantomConfig = PhantomConfig()) -> Phan
     if not isinstance(config, PhantomConfig):
         raise ValueError(f"config must be a PhantomConfig, got {type(config).__name__}")
     rng = np.random.default_rng(int(seed))
-    anatomy = load_mni_anatomy()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        case = _draw_case_geometry(rng, config, anatomy)
-        volumes = label_volumes_ml(case["label"])
-        if case["plans"] and WT_HARD_LIMITS_ML[0] <= volumes["WT"] <= WT_HARD_LIMITS_ML[1]:
-            break
-        logger.debug(
-            "seed %d attempt %d: WT %.1f mL outside %s, redrawing",
-            seed,
-            attempt,
-            volumes["WT"],
-            WT_HARD_LIMITS_ML,
-        )
-    else:
-        raise RuntimeError(
-            f"seed {seed}: no tumour within {WT_HARD_LIMITS_ML} mL after {MAX_ATTEMPTS} tries; widen PhantomConfig"
-        )
+    case, attempts = _draw_valid_geometry(rng, config, int(seed))
     images, intensities = _render_contrasts(rng, config, case)
     box, tissue, label = case["box"], case["tissue"], case["label"]
     healthy = label == 0
@@ -231,30 +261,10 @@ def generate_phantom(seed: int, config: PhantomConfig = PhantomConfig()) -> Phan
         name: _on_grid((tissue[name] >= DOMINANT_TISSUE) & healthy, box, bool) for name in ("wm", "gm", "csf")
     }
     masks["brain"] = _on_grid(tissue["brain"], box, bool)
-    metadata = {
-        "generator": "revseg-phantom",
-        "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "attempts": attempt,
-        "low_grade": case["low_grade"],
-        "n_foci": len(case["plans"]),
-        "volumes_ml": volumes,
-        "foci": [
-            {
-                "centre_voxel": [round(float(c), 2) for c in plan.centre],
-                "target_wt_ml": round(float(plan.wt_ml), 2),
-                "target_core_ml": round(float(plan.core_ml), 2),
-            }
-            for plan in case["plans"]
-        ],
-        "intensities": {
-            name: {cls: round(v, 4) for cls, v in table.items()} for name, table in intensities.items()
-        },
-    }
     return Phantom(
         images={name: _on_grid(image, box, np.float32) for name, image in images.items()},
         label=_on_grid(label, box, np.uint8),
         affine=BRATS_AFFINE.copy(),
         tissue=masks,
-        metadata=metadata,
+        metadata=_metadata(seed, attempts, case, intensities),
     )
