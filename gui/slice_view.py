@@ -68,6 +68,7 @@ class SliceView(QWidget):
         self._drag: str | None = None
         self._drag_start: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
         self._label_lut = label_colors_rgba()
+        self._overlay_has_pixels = False
         self._build_scene()
         for event in _INTERACTOR_EVENTS:
             self.interactor.AddObserver(event, self._on_vtk_event)
@@ -192,9 +193,11 @@ class SliceView(QWidget):
         _set_image_pixels(self._image, display_slice(volume, self.plane, index), spacing)
         self.image_actor.VisibilityOn()
         label = self.model.label
-        if label is not None:
-            rgba = self._label_lut[display_slice(label, self.plane, index)]
-            _set_image_pixels(self._labels, rgba, spacing)
+        labels = display_slice(label, self.plane, index) if label is not None else None
+        # Most slices hold no tumour: hide the overlay there instead of uploading a transparent image.
+        self._overlay_has_pixels = labels is not None and bool(labels.any())
+        if self._overlay_has_pixels:
+            _set_image_pixels(self._labels, self._label_lut[labels], spacing)
 
     def _apply_window_level(self) -> None:
         window_level = self.model.window_level
@@ -206,7 +209,7 @@ class SliceView(QWidget):
         self.window_text.SetInput(f"W {window_level.window:.0f}  L {window_level.level:.0f}")
 
     def _apply_overlay_style(self) -> None:
-        visible = self.model.overlay_visible and self.model.label is not None
+        visible = self.model.overlay_visible and self._overlay_has_pixels
         self.overlay_actor.SetVisibility(visible)
         self.overlay_actor.GetProperty().SetOpacity(self.model.overlay_opacity)
 

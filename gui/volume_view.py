@@ -149,7 +149,7 @@ class VolumeView(QWidget):
         camera.SetPosition(*(center + _CAMERA_DIRECTION / np.linalg.norm(_CAMERA_DIRECTION) * 500.0))
         camera.SetViewUp(0.0, 0.0, 1.0)
         self.renderer.ResetCamera()
-        camera.Zoom(1.25)
+        camera.Zoom(1.5)
         self.render()
 
     def render(self) -> None:

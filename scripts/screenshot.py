@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from engine.case import default_demo_case  # noqa: E402
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", type=Path, help="case folder (default: the demo case)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "main-window.png")
     parser.add_argument("--size", default="1280x900", help="window size WIDTHxHEIGHT (default 1280x900)")
-    parser.add_argument("--cursor", help="crosshair voxel I,J,K (default: the case centre)")
+    parser.add_argument("--cursor", help="crosshair voxel I,J,K (default: centre of the tumour, else of the case)")
     parser.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -43,9 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     result = {"code": 1}
 
-    def grab() -> None:
+    def place_cursor() -> None:
+        model = window.model
         if args.cursor:
-            window.model.set_cursor(tuple(int(v) for v in args.cursor.split(",")))
+            model.set_cursor(tuple(int(v) for v in args.cursor.split(",")))
+        elif model.label is not None and model.label.any():
+            model.set_cursor(tuple(np.argwhere(model.label > 0).mean(axis=0).round().astype(int)))
+        QTimer.singleShot(500, grab)  # lets Qt repaint the status bar; the VTK views render at once
+
+    def grab() -> None:
         for view in window.slice_views:
             view.render()
         window.volume_view.render()
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         window.close()
 
     # Give the window manager (if any) and the first volume rendering a moment before grabbing.
-    window.case_loaded.connect(lambda _case_id: QTimer.singleShot(1000, grab))
+    window.case_loaded.connect(lambda _case_id: QTimer.singleShot(500, place_cursor))
     window.load_failed.connect(failed)
     QTimer.singleShot(int(args.timeout * 1000), window.close)
     window.open_case(args.case or default_demo_case())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gui.viewer_model import WindowLevel
@@ -92,6 +93,24 @@ def test_mouse_wheel_scrolls_the_axial_slice(qtbot, synthetic_case: Path) -> Non
     wheel(axial.vtk_widget, -5)
     assert axial.slice_index == start - 2
     assert window.model.cursor[:2] == tuple(n // 2 for n in window.model.shape[:2])
+
+
+def test_arrow_keys_scroll_and_r_resets_zoom(qtbot, synthetic_case: Path) -> None:
+    window = open_window(qtbot, synthetic_case)
+    sagittal = window.sagittal_view
+    start = sagittal.slice_index
+    QTest.keyClick(sagittal.vtk_widget, Qt.Key.Key_Up)
+    QTest.keyClick(sagittal.vtk_widget, Qt.Key.Key_Up)
+    QTest.keyClick(sagittal.vtk_widget, Qt.Key.Key_Down)
+    assert sagittal.slice_index == start + 1
+    QTest.keyClick(sagittal.vtk_widget, Qt.Key.Key_PageDown)
+    assert sagittal.slice_index == start + 1 - 10
+    camera = sagittal.renderer.GetActiveCamera()
+    fitted = camera.GetParallelScale()
+    sagittal.zoom(2.0)
+    assert camera.GetParallelScale() == pytest.approx(fitted / 2)
+    QTest.keyClick(sagittal.vtk_widget, Qt.Key.Key_R)
+    assert camera.GetParallelScale() == pytest.approx(fitted)
 
 
 def test_right_drag_changes_window_and_level(qtbot, synthetic_case: Path) -> None:
