@@ -196,6 +196,8 @@ class MBConv3d(nn.Module):
                 scale.zero_()
             else:
                 self.project.weight.zero_()
+                if self.project.bias is not None:
+                    self.project.bias.zero_()
 
     @property
     def has_randomness(self) -> bool:

@@ -209,6 +209,12 @@ class RevSegUNet(nn.Module):
             outputs.append(_crop(head(aux[level]), tuple(-(-s // 2**j) for s in spatial)))
         return outputs
 
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities from logits: per-region sigmoid, or softmax over labels (``config.head``)."""
+        if self.config.head == "sigmoid":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=1)
+
     def _prepare_input(self, x: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
         # Cast once under autocast so the stem and the head's image conv save the same low-precision copy.
         if x.dtype == torch.float32 and autocast_active(x.device.type):

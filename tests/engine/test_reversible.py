@@ -40,7 +40,7 @@ def run_step(model: nn.Module, x: torch.Tensor, mode: str, seed: int = 7) -> dic
     x = x.detach().clone().requires_grad_(True)
     torch.manual_seed(seed)
     out = model(x)
-    weights = torch.linspace(-1.0, 1.0, out.numel(), dtype=out.dtype).view_as(out)
+    weights = torch.linspace(-1.0, 1.0, out.numel(), dtype=out.dtype, device=out.device).view_as(out)
     (out * weights).sum().backward()
     return {
         "out": out.detach(),
@@ -250,3 +250,19 @@ def test_inductor_compiled_blocks_replay_dropout_exactly() -> None:
     plain = run_step(sequence, x, "plain")
     sequence.blocks[0].f.compile()  # one compiled branch keeps the (slow) C++ compilation small
     assert_same_step(run_step(sequence, x, "reversible"), plain, 1e-4)
+
+
+@pytest.mark.gpu
+def test_cuda_dropout_replay_and_bf16_autocast() -> None:
+    config = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(2, 1), decoder_blocks=(1,),
+                        dropout=0.2, drop_path=0.2, zero_init_residual=False, norm_groups=4)
+    torch.manual_seed(10)
+    model = build_network(config).double().cuda().train()
+    x = torch.randn(1, 4, 16, 16, 16, dtype=torch.float64, device="cuda")
+    assert_same_step(run_step(model, x, "reversible"), run_step(model, x, "plain"), 1e-10)
+    model = model.float()
+    fp32 = run_step(model, x.float(), "plain")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        bf16 = run_step(model, x.float(), "reversible")
+    assert relative_error(bf16["out"].float(), fp32["out"]) < 2e-2
+    assert relative_error(all_gradients(bf16), all_gradients(fp32)) < 2e-2

@@ -1,0 +1,540 @@
+"""Training-memory benchmark of the reversible U-Net against its plain-autograd twin (and twin + checkpointing).
+
+``python main.py bench memory [options]`` (CUDA) or ``--smoke`` (CPU, tiny model, for tests). For each case it
+runs full training steps (forward + backward + AdamW step, bf16 autocast, batch 1, 4 input channels) and
+reports peak CUDA memory (``torch.cuda.max_memory_allocated`` after warm-up, reset per case), median step
+time, and "saved activations": the bytes of distinct tensor storages autograd holds for backward at the end
+of the model's forward (counted with a saved-tensors hook; parameters excluded). The last measure is
+device-independent and is what the CPU smoke run reports; peak memory is "n/a" there.
+
+Sections (``--sections``): crops (fixed crops x modes), budget (largest cube under ``--budget-gib``), depth
+(most blocks per level), width (widest base width), blocks (peak vs blocks per level 1, 2, 4, 8), brats (a
+whole padded 256x256x160 volume), peers (MONAI SegResNet, only when monai is importable). JSON and markdown
+results go to ``--out`` (default $OUT, else ./bench-out); the markdown table is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.model import UNetConfig, build_network, count_parameters, model_cost
+
+logger = logging.getLogger(__name__)
+
+GIB = 1024**3
+MODES = {"reversible": "reversible", "twin": "plain", "checkpoint": "checkpoint"}
+ALL_SECTIONS = ("crops", "budget", "depth", "width", "blocks", "brats", "peers")
+DEFAULT_CROPS = "96,128,160,192,240x240x160"
+SMOKE_CONFIG = UNetConfig(base_width=8, width_multipliers=(1, 2, 3), encoder_blocks=(1, 2, 1),
+                          decoder_blocks=(1, 1), norm_groups=4)
+
+
+@dataclass
+class Case:
+    """One measured training configuration (status "ok", "OOM", "over budget", "skipped ..." or "error: ...")."""
+
+    section: str
+    mode: str
+    spatial: tuple[int, int, int]
+    base_width: int
+    blocks_per_level: int | None
+    parameters: int
+    status: str = "ok"
+    peak_bytes: int | None = None
+    saved_bytes: int | None = None
+    step_ms: float | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class BenchOptions:
+    """What to run; see `build_parser` for the meaning of each field."""
+
+    device: str = "cuda"
+    sections: tuple[str, ...] = ALL_SECTIONS
+    modes: tuple[str, ...] = tuple(MODES)
+    crops: tuple[tuple[int, int, int], ...] = ()
+    config: UNetConfig = field(default_factory=UNetConfig)
+    warmup: int = 2
+    iters: int = 5
+    budget_gib: float = 16.0
+    cube_step: int = 32
+    max_cube: int = 640
+    max_blocks: int = 32
+    max_width: int = 256
+    search_crop: int = 128
+    bf16: bool = True
+    compile_blocks: bool = False
+    max_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def out_of_time(self) -> bool:
+        return self.max_seconds > 0 and time.monotonic() - self.started > self.max_seconds
+
+
+# ------------------------------------------------------------------------------------------ measuring
+def _is_oom(error: BaseException) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "CUDNN_STATUS_ALLOC_FAILED" in text)
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Region BCE + soft Dice in float32, as a BraTS trainer would use."""
+    logits = logits.float()
+    probabilities = torch.sigmoid(logits)
+    dims = tuple(range(2, logits.dim()))
+    overlap = (probabilities * target).sum(dims)
+    dice = (2 * overlap + 1) / (probabilities.sum(dims) + target.sum(dims) + 1)
+    return F.binary_cross_entropy_with_logits(logits, target) + (1 - dice).mean()
+
+
+class SavedActivationCounter:
+    """Bytes of distinct storages saved for backward (parameters excluded), via saved-tensors hooks."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.excluded = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.storages: dict[int, int] = {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self.excluded:
+            self.storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    @property
+    def total(self) -> int:
+        return sum(self.storages.values())
+
+    def __enter__(self) -> SavedActivationCounter:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._hooks.__exit__(*exc)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_steps(model: nn.Module, spatial: tuple[int, int, int], options: BenchOptions) -> tuple[int | None, int | None, float]:
+    """Warm-up and timed steps; returns (peak bytes, saved bytes, median step ms)."""
+    device = torch.device(options.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    image = torch.randn(1, 4, *spatial, device=device)
+    out_channels = getattr(getattr(model, "config", None), "out_channels", 3)
+    target = (torch.rand(1, out_channels, *spatial, device=device) > 0.5).float()
+    saved: int | None = None
+
+    def step(count_saved: bool) -> None:
+        nonlocal saved
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.bf16):
+            if count_saved:
+                with SavedActivationCounter(model) as counter:
+                    logits = model(image)
+                saved = counter.total
+            else:
+                logits = model(image)
+        _loss(logits, target).backward()
+        optimizer.step()
+
+    for index in range(max(options.warmup, 1)):
+        step(count_saved=index == 0 and not options.compile_blocks)
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(max(options.iters, 1)):
+        start = time.perf_counter()
+        step(count_saved=False)
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return peak, saved, statistics.median(times)
+
+
+def _release(device: str) -> None:
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def measure(
+    section: str, label: str, factory: Callable[[], nn.Module], spatial: tuple[int, int, int],
+    options: BenchOptions, *, base_width: int = 0, blocks: int | None = None,
+) -> Case:
+    """Build a model with `factory` and measure training steps at `spatial`; OOM is caught and reported."""
+    case = Case(section, label, tuple(spatial), base_width, blocks, 0)
+    if options.out_of_time():
+        case.status = "skipped (time limit)"
+        return case
+    _release(options.device)
+    if torch.device(options.device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(options.device)
+    try:
+        model = factory().to(options.device).train()
+        case.parameters = count_parameters(model)
+        case.peak_bytes, case.saved_bytes, case.step_ms = _train_steps(model, case.spatial, options)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a row of the report
+        case.status = "OOM" if _is_oom(error) else f"error: {type(error).__name__}: {str(error)[:160]}"
+    finally:
+        model = None  # drop the references (the traceback is gone after the except block)
+        _release(options.device)
+    if case.ok and case.peak_bytes is not None and case.peak_bytes > options.budget_gib * GIB and section in (
+        "budget", "depth", "width"
+    ):
+        case.status = "over budget"
+    logger.info("%s %s %s: %s peak=%s step=%s", section, label, spatial, case.status, case.peak_bytes, case.step_ms)
+    return case
+
+
+def unet_factory(config: UNetConfig, mode: str, compile_blocks: bool) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        model = build_network(config).set_execution_mode(MODES[mode])
+        return model.compile_blocks() if compile_blocks else model
+
+    return build
+
+
+def measure_unet(section: str, mode: str, config: UNetConfig, spatial: tuple[int, int, int], options: BenchOptions,
+                 blocks: int | None = None) -> Case:
+    factory = unet_factory(config, mode, options.compile_blocks)
+    return measure(section, mode, factory, spatial, options, base_width=config.base_width, blocks=blocks)
+
+
+# ------------------------------------------------------------------------------------------ searches
+def largest_fitting(candidates: list[int], probe: Callable[[int], Case]) -> tuple[int | None, list[Case]]:
+    """Binary search for the largest candidate whose probe is ok (assumes monotone fit)."""
+    low, high, best, probed = 0, len(candidates) - 1, None, []
+    while low <= high:
+        middle = (low + high) // 2
+        case = probe(candidates[middle])
+        probed.append(case)
+        if case.ok:
+            best, low = candidates[middle], middle + 1
+        elif case.status.startswith("skipped"):
+            break
+        else:
+            high = middle - 1
+    return best, probed
+
+
+def _with_blocks(config: UNetConfig, blocks: int) -> UNetConfig:
+    return config.replace(encoder_blocks=(blocks,) * config.levels, decoder_blocks=(blocks,) * (config.levels - 1))
+
+
+def search_section(section: str, options: BenchOptions) -> list[Case]:
+    """budget / depth / width searches under the memory budget, for every mode."""
+    config, crop = options.config, options.search_crop
+    results = []
+    for mode in options.modes:
+        if section == "budget":
+            candidates = list(range(64, options.max_cube + 1, options.cube_step))
+            probe = lambda size, mode=mode: measure_unet(section, mode, config, (size,) * 3, options)  # noqa: E731
+        elif section == "depth":
+            candidates = list(range(1, options.max_blocks + 1))
+            probe = lambda n, mode=mode: measure_unet(  # noqa: E731
+                section, mode, _with_blocks(config, n), (crop,) * 3, options, blocks=n)
+        else:
+            step = 2 * config.norm_groups
+            candidates = list(range(step, options.max_width + 1, step))
+            probe = lambda w, mode=mode: measure_unet(  # noqa: E731
+                section, mode, config.replace(base_width=w), (crop,) * 3, options)
+        best, probed = largest_fitting(candidates, probe)
+        bound = " (search bound)" if best == candidates[-1] else ""
+        summary = next((c for c in probed if c.ok and _value(section, c) == best), None)
+        row = summary or Case(section, mode, (crop,) * 3, config.base_width, None, 0, status="nothing fits")
+        row.note = f"best={best}{bound}; probed " + ", ".join(f"{_value(section, c)}:{c.status}" for c in probed)
+        results.append(row)
+    return results
+
+
+def _value(section: str, case: Case) -> int:
+    return {"budget": case.spatial[0], "depth": case.blocks_per_level or 0, "width": case.base_width}[section]
+
+
+# ------------------------------------------------------------------------------------------ sections
+def run_sections(options: BenchOptions) -> list[Case]:
+    """Run the requested sections and return every result row."""
+    config, results = options.config, []
+    if options.device.startswith("cuda"):
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    for section in options.sections:
+        if section == "crops":
+            results += [measure_unet(section, m, config, crop, options) for crop in options.crops for m in options.modes]
+        elif section == "blocks":
+            for n in (1, 2, 4, 8):
+                results += [measure_unet(section, m, _with_blocks(config, n), (options.search_crop,) * 3, options, n)
+                            for m in options.modes if m != "checkpoint"]
+        elif section == "brats":
+            results += [measure_unet(section, m, config, (256, 256, 160), options) for m in options.modes]
+        elif section in ("budget", "depth", "width"):
+            results += _under_budget(section, options)
+        elif section == "peers":
+            results += run_peers(options)
+    return results
+
+
+def _under_budget(section: str, options: BenchOptions) -> list[Case]:
+    device = torch.device(options.device)
+    if device.type != "cuda":
+        return []
+    total = torch.cuda.get_device_properties(device).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, options.budget_gib * GIB / total), device)
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False  # no autotuning workspace spikes or time in the probes
+    try:
+        return search_section(section, options)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
+
+
+def run_peers(options: BenchOptions) -> list[Case]:
+    """MONAI SegResNet at the search crop and its largest cube, only when monai is importable."""
+    try:
+        from monai.networks.nets import SegResNet  # noqa: PLC0415 - optional peer
+    except ImportError:
+        return [Case("peers", "monai-segresnet", (0, 0, 0), 0, None, 0, status="skipped (monai not importable)")]
+
+    def factory() -> nn.Module:
+        return SegResNet(spatial_dims=3, in_channels=4, out_channels=3, init_filters=16,
+                         blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
+
+    crop = (options.search_crop,) * 3
+    rows = [measure("peers", "monai-segresnet", factory, crop, options)]
+    if torch.device(options.device).type == "cuda":
+        total = torch.cuda.get_device_properties(options.device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, options.budget_gib * GIB / total))
+        try:
+            best, probed = largest_fitting(list(range(64, options.max_cube + 1, options.cube_step)),
+                                           lambda s: measure("peers-budget", "monai-segresnet", factory, (s,) * 3, options))
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0)
+        row = next((c for c in probed if c.ok and c.spatial[0] == best), Case("peers-budget", "monai-segresnet",
+                                                                              (0, 0, 0), 0, None, 0, "nothing fits"))
+        row.note = f"best={best}; probed " + ", ".join(f"{c.spatial[0]}:{c.status}" for c in probed)
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ reporting
+def _gib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / GIB:.2f}"
+
+
+def _twin_of(case: Case, results: list[Case]) -> Case | None:
+    return next((c for c in results if c.mode == "twin" and c.ok and c.section == case.section
+                 and c.spatial == case.spatial and c.base_width == case.base_width
+                 and c.blocks_per_level == case.blocks_per_level), None)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "" if a is None or not b else f"{a / b:.2f}"
+
+
+def results_table(results: list[Case]) -> str:
+    """One markdown table of every row; ratios are against the twin of the same section / size / model."""
+    lines = [
+        "| section | mode | crop | base width | blocks/level | params (M) | status | peak GiB | peak / twin "
+        "| saved activations MiB | saved / twin | step ms | time / twin | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in results:
+        twin = _twin_of(case, results)
+        saved = "n/a" if case.saved_bytes is None else f"{case.saved_bytes / 2**20:.1f}"
+        lines.append(
+            f"| {case.section} | {case.mode} | {'x'.join(map(str, case.spatial))} | {case.base_width or ''} "
+            f"| {case.blocks_per_level or 'default'} | {case.parameters / 1e6:.2f} | {case.status} "
+            f"| {_gib(case.peak_bytes)} | {_ratio(case.peak_bytes, twin and twin.peak_bytes)} | {saved} "
+            f"| {_ratio(case.saved_bytes, twin and twin.saved_bytes)} "
+            f"| {'' if case.step_ms is None else f'{case.step_ms:.1f}'} "
+            f"| {_ratio(case.step_ms, twin and twin.step_ms)} | {case.note} |"
+        )
+    return "\n".join(lines)
+
+
+def _find(results: list[Case], section: str, mode: str, spatial: tuple[int, int, int] | None = None) -> Case | None:
+    return next((c for c in results if c.section == section and c.mode == mode and c.ok
+                 and (spatial is None or c.spatial == spatial)), None)
+
+
+def target_rows(results: list[Case], parameters: int) -> list[tuple[str, str, str, str]]:
+    """(target, measured, wanted, verdict) for the design targets that this run measured."""
+    rows = [("parameters", f"{parameters / 1e6:.2f} M", ">= 10 M", "pass" if parameters >= 10_000_000 else "FAIL")]
+    rev, twin = _find(results, "crops", "reversible", (128,) * 3), _find(results, "crops", "twin", (128,) * 3)
+    if rev and twin and rev.peak_bytes and twin.peak_bytes:
+        ratio = rev.peak_bytes / twin.peak_bytes
+        rows.append(("peak 128^3 reversible / twin", f"{ratio:.3f}", "<= 0.35 (goal 0.25)", _verdict(ratio <= 0.35, ratio <= 0.25)))
+        speed = rev.step_ms / twin.step_ms
+        rows.append(("step time 128^3 reversible / twin", f"{speed:.2f}", "<= 1.5 (goal 1.35)", _verdict(speed <= 1.5, speed <= 1.35)))
+    rev, twin = _find(results, "budget", "reversible"), _find(results, "budget", "twin")
+    if rev:
+        cube = rev.spatial[0]
+        rows.append(("largest cube in budget (reversible)", f"{cube}^3", "> 224^3 (goal >= 288^3)", _verdict(cube > 224, cube >= 288)))
+        if twin:
+            volume = (cube / twin.spatial[0]) ** 3
+            rows.append(("largest cube volume reversible / twin", f"{volume:.2f}", ">= 3 (goal 4)", _verdict(volume >= 3, volume >= 4)))
+    brats = _find(results, "brats", "reversible")
+    if brats and brats.peak_bytes:
+        rows.append(("256x256x160 peak (reversible)", f"{brats.peak_bytes / GIB:.2f} GiB", "<= 8 GiB", _verdict(brats.peak_bytes <= 8 * GIB, True)))
+    return rows
+
+
+def _verdict(target: bool, goal: bool) -> str:
+    return "goal" if target and goal else "pass" if target else "FAIL"
+
+
+def markdown_report(results: list[Case], meta: dict) -> str:
+    targets = target_rows(results, meta["parameters"])
+    lines = [
+        f"# RevSeg memory benchmark ({meta['device']}, torch {meta['torch']})",
+        "",
+        f"Model: {meta['parameters'] / 1e6:.2f} M parameters, {meta['gflops_128']:.1f} GFLOPs per 128^3 forward; "
+        f"{'bf16 autocast' if meta['bf16'] else 'fp32'}, batch 1, AdamW; peak = max allocated after warm-up; "
+        f"budget {meta['budget_gib']} GiB; elapsed {meta['elapsed_s']:.0f} s.",
+        "",
+        "| design target | measured | wanted | verdict |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets],
+        "",
+        results_table(results),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: Path, results: list[Case], meta: dict) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    report = markdown_report(results, meta)
+    payload = {"meta": meta, "results": [asdict(c) | {"ok": c.ok} for c in results]}
+    (out / "bench_memory.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    (out / "bench_memory.md").write_text(report, encoding="utf-8")
+    return report
+
+
+# ------------------------------------------------------------------------------------------ command line
+def _parse_crop(text: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in text.lower().split("x")]
+    if len(parts) == 1:
+        parts *= 3
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"crop {text!r} must be N or DxHxW")
+    return tuple(parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="revseg bench memory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="CPU run of a tiny model on tiny crops (for tests)")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "bench-out"),
+                        help="results folder (default $OUT, else ./bench-out)")
+    parser.add_argument("--sections", default=",".join(ALL_SECTIONS), help=f"comma list of {','.join(ALL_SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="crops 128,160 and brats only, 1 warm-up + 3 timed steps")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma list of reversible,twin,checkpoint")
+    parser.add_argument("--crops", default=DEFAULT_CROPS, help="comma list of N or DxHxW")
+    parser.add_argument("--config-json", type=Path, help="UNetConfig JSON file (default: the default config)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--budget-gib", type=float, default=16.0)
+    parser.add_argument("--cube-step", type=int, default=32, help="cube sizes searched in multiples of this")
+    parser.add_argument("--max-cube", type=int, default=640)
+    parser.add_argument("--max-blocks", type=int, default=32)
+    parser.add_argument("--max-width", type=int, default=256)
+    parser.add_argument("--search-crop", type=int, default=128, help="crop of the depth / width / blocks sections")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last-3d weights and activations")
+    parser.add_argument("--compile-blocks", action="store_true", help="torch.compile every MBConv block")
+    parser.add_argument("--max-seconds", type=float, default=0.0, help="skip cases after this many seconds (0: none)")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    sections = tuple(s for s in args.sections.split(",") if s)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    if unknown := sorted(set(sections) - set(ALL_SECTIONS)) + sorted(set(modes) - set(MODES)):
+        raise ValueError(f"unknown section(s) or mode(s) {unknown}")
+    config = UNetConfig.from_dict(json.loads(args.config_json.read_text())) if args.config_json else UNetConfig()
+    if args.channels_last:
+        config = config.replace(channels_last=True)
+    options = BenchOptions(
+        device="cuda", sections=sections, modes=modes, crops=tuple(_parse_crop(c) for c in args.crops.split(",")),
+        config=config, warmup=args.warmup, iters=args.iters, budget_gib=args.budget_gib, cube_step=args.cube_step,
+        max_cube=args.max_cube, max_blocks=args.max_blocks, max_width=args.max_width, search_crop=args.search_crop,
+        bf16=not args.fp32, compile_blocks=args.compile_blocks, max_seconds=args.max_seconds,
+    )
+    if args.quick:
+        options.sections = tuple(s for s in options.sections if s in ("crops", "brats")) or ("crops",)
+        options.crops, options.warmup, options.iters = ((128,) * 3, (160,) * 3), 1, 3
+    if args.smoke:
+        options.device, options.config, options.bf16 = "cpu", SMOKE_CONFIG, False
+        options.sections = tuple(s for s in options.sections if s in ("crops", "blocks")) or ("crops",)
+        options.crops, options.search_crop, options.warmup, options.iters = ((16,) * 3, (20, 12, 16)), 12, 1, 2
+    return options
+
+
+def run(options: BenchOptions, out: Path) -> tuple[list[Case], str]:
+    """Run the benchmark and write bench_memory.json / bench_memory.md under `out`; returns rows and report."""
+    if options.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+    threads = torch.get_num_threads()
+    if options.device == "cpu":
+        torch.set_num_threads(1)  # tiny smoke tensors: threads only add contention
+    try:
+        results = run_sections(options)
+    finally:
+        torch.set_num_threads(threads)
+    meta = {
+        "device": torch.cuda.get_device_name() if options.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "config": options.config.to_dict(),
+        "parameters": model_cost(options.config).parameters,
+        "gflops_128": model_cost(options.config).forward_gflops,
+        "bf16": options.bf16,
+        "budget_gib": options.budget_gib,
+        "sections": list(options.sections),
+        "elapsed_s": time.monotonic() - options.started,
+    }
+    return results, write_results(out, results, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (``python main.py bench memory ...``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = options_from_args(args)
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
+    if options.device == "cuda" and not torch.cuda.is_available():
+        sys.stderr.write("bench memory: CUDA is not available; use --smoke for the CPU variant\n")
+        return 2
+    _, report = run(options, args.out)
+    sys.stderr.write(f"results written to {args.out}/bench_memory.json and bench_memory.md\n")
+    sys.stdout.write(report)  # the markdown table comes last
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
