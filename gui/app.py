@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     if existing is not None:
         return existing  # type: ignore[return-value]
+    if sys.platform.startswith("linux") and os.environ.get("DISPLAY"):
+        # VTK renders through GLX into X11 windows; on a Wayland desktop Qt would hand it Wayland surfaces.
+        os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     # Fractional scale factors (e.g. 150 %) are applied as they are instead of being rounded to 1x or 2x.
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(argv if argv is not None else sys.argv[:1])
