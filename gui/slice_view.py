@@ -15,17 +15,15 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
-from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer, vtkTextActor
 
 from gui.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
 from gui.viewer_model import ViewerModel, label_colors_rgba
-from gui.vtk_widget import create_vtk_widget
+from gui.vtk_widget import anchored_text_actor, create_vtk_widget, set_image_pixels
 
 log = logging.getLogger(__name__)
 
@@ -116,24 +114,7 @@ class SliceView(QWidget):
         camera.ParallelProjectionOn()
 
     def _text_actor(self, text: str, anchor: str, rgb: tuple = _LABEL_RGB, size: int = 17) -> vtkTextActor:
-        """A text fixed to an edge or corner of the view (normalised viewport coordinates)."""
-        positions = {
-            "left": (0.012, 0.5, "Left", "Centered"), "right": (0.988, 0.5, "Right", "Centered"),
-            "top": (0.5, 0.985, "Centered", "Top"), "bottom": (0.5, 0.015, "Centered", "Bottom"),
-            "top-left": (0.012, 0.985, "Left", "Top"), "bottom-right": (0.988, 0.015, "Right", "Bottom"),
-        }
-        x, y, horizontal, vertical = positions[anchor]
-        actor = vtkTextActor()
-        actor.SetInput(text)
-        actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-        actor.GetPositionCoordinate().SetValue(x, y)
-        prop = actor.GetTextProperty()
-        prop.SetFontSize(size)
-        prop.SetColor(*rgb)
-        prop.SetBold(anchor in ("left", "right", "top", "bottom"))
-        prop.SetShadow(True)
-        getattr(prop, f"SetJustificationTo{horizontal}")()
-        getattr(prop, f"SetVerticalJustificationTo{vertical}")()
+        actor = anchored_text_actor(text, anchor, rgb, size, bold=anchor in ("left", "right", "top", "bottom"))
         self.renderer.AddViewProp(actor)
         return actor
 
@@ -190,14 +171,14 @@ class SliceView(QWidget):
             return
         self._shown_key = key
         spacing = self.display_spacing
-        _set_image_pixels(self._image, display_slice(volume, self.plane, index), spacing)
+        set_image_pixels(self._image, display_slice(volume, self.plane, index), spacing)
         self.image_actor.VisibilityOn()
         label = self.model.label
         labels = display_slice(label, self.plane, index) if label is not None else None
         # Most slices hold no tumour: hide the overlay there instead of uploading a transparent image.
         self._overlay_has_pixels = labels is not None and bool(labels.any())
         if self._overlay_has_pixels:
-            _set_image_pixels(self._labels, self._label_lut[labels], spacing)
+            set_image_pixels(self._labels, self._label_lut[labels], spacing)
 
     def _apply_window_level(self) -> None:
         window_level = self.model.window_level
@@ -397,15 +378,3 @@ class SliceView(QWidget):
         self._connect_model(False)
         self.vtk_widget.Finalize()
 
-
-def _set_image_pixels(image: vtkImageData, pixels: np.ndarray, spacing: tuple[float, float]) -> None:
-    """Put a display image (rows, columns[, components]) into ``image`` with the given in-plane spacing."""
-    rows, columns = pixels.shape[:2]
-    components = pixels.shape[2] if pixels.ndim == 3 else 1
-    if image.GetDimensions() != (columns, rows, 1):
-        image.SetDimensions(columns, rows, 1)
-    image.SetSpacing(spacing[0], spacing[1], 1.0)
-    image.SetOrigin(0.0, 0.0, 0.0)
-    scalars = numpy_to_vtk(pixels.reshape(rows * columns, components), deep=True)
-    image.GetPointData().SetScalars(scalars)
-    image.Modified()
