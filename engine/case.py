@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from engine.errors import CaseError
+from engine.io.nifti_input import finite_float32, read_nifti_image
 from engine.labels import to_brats2020
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,8 @@ _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 # Affines of the contrasts may differ by float noise from the writing software; 1e-3 mm is far below a voxel.
 _AFFINE_TOLERANCE_MM = 1e-3
 
-
-class CaseError(ValueError):
-    """Bad input for a case, with a one-line message a user can act on."""
+__all__ = ["MODALITIES", "Case", "CaseError", "Volume", "default_demo_case", "find_case_files", "load_case_folder",
+           "modality_of"]
 
 
 @dataclass(frozen=True)
@@ -180,17 +180,7 @@ def default_demo_case() -> Path:
 
 def _read_canonical(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
     """Read a NIfTI file fully and reorient it to closest-canonical RAS+; also return its stored affine."""
-    try:
-        image = nib.load(str(path))
-        image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine, image.header)
-    except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError) as error:
-        raise CaseError(f"{path.name} is not a readable NIfTI image ({error})") from None
-    if image.ndim == 4 and image.shape[3] == 1:
-        image = image.slicer[..., 0]
-    if image.ndim != 3:
-        raise CaseError(f"{path.name} has {image.ndim} dimensions {image.shape}; a 3D volume is needed")
-    if min(image.shape) < 2:
-        raise CaseError(f"{path.name} has shape {image.shape}: that is a 2D image; a 3D volume is needed")
+    image = read_nifti_image(path)
     return nib.as_closest_canonical(image), image.affine.copy()
 
 
@@ -203,11 +193,7 @@ def _check_same_grid(image: nib.Nifti1Image, reference: nib.Nifti1Image, path: P
 
 
 def _finite_float32(image: nib.Nifti1Image, path: Path) -> np.ndarray:
-    data = np.ascontiguousarray(image.get_fdata(dtype=np.float32))
-    if not np.isfinite(data).all():
-        count = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise CaseError(f"{path.name} has {count} NaN or infinite voxels; fix or re-export the image")
-    return data
+    return finite_float32(image.get_fdata(dtype=np.float32), path.name)
 
 
 def _label_array(image: nib.Nifti1Image, path: Path) -> np.ndarray:

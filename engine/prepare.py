@@ -1,0 +1,243 @@
+"""Prepare a case for the model: inputs -> co-registered, skull-stripped, normalised working-space volumes.
+
+Steps: plan and read the inputs (NIfTI folder, DICOM folder or per-modality paths); build the working grid
+from the T1ce; align T1, T2 and FLAIR rigidly to the T1ce (skipped for volumes already on the T1ce's grid,
+as in BraTS data); resample into working space; skull-strip when the head is not already stripped;
+z-score each contrast inside the brain; write the folder described in engine/prepared.py.
+
+Every input problem is raised before the first byte is written, and the output folder appears in one rename,
+so a failed or cancelled run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+from engine import __version__
+from engine.errors import (
+    CancelCheck,
+    GeometryError,
+    OutputExistsError,
+    ProgressCallback,
+    check_cancel,
+    report,
+)
+from engine.export.atomic import publish_mode
+from engine.geometry import overlap_fraction
+from engine.io.guess import ROLES
+from engine.io.inputs import load_inputs, plan_inputs
+from engine.io.native import NativeImage
+from engine.prepared import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    PreparedCase,
+    brain_mask_name,
+    volume_name,
+    write_manifest,
+)
+from engine.preprocess.normalize import zscore_in_mask
+from engine.preprocess.registration import RegistrationConfig, register_rigid
+from engine.preprocess.skullstrip import detect_skull_stripped, nonzero_brain_mask, template_brain_mask
+from engine.preprocess.working_space import WorkingSpace
+
+log = logging.getLogger(__name__)
+
+SKULL_STRIP_MODES = ("auto", "never", "always")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of ``prepare_case``.
+
+    Attributes:
+        spacing_mm: working voxel size.
+        registration: rigid registration settings.
+        skull_strip: "auto" (strip when not already stripped), "never" or "always".
+        min_overlap: smallest fraction of a contrast's field of view that must lie in the T1ce's before
+            registration (scanner coordinates of one session); below it the inputs are refused.
+    """
+
+    spacing_mm: float = 1.0
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    skull_strip: str = "auto"
+    min_overlap: float = 0.05
+
+
+def _check_out_dir(out_dir: Path, force: bool) -> None:
+    """Refuse an output folder with content unless forced, and never replace a folder RevSeg did not write."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file; give a folder for the prepared case")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not force:
+        raise OutputExistsError(f"{out_dir} already exists and is not empty; pass --force to replace it")
+    if not (out_dir / MANIFEST).is_file():
+        raise OutputExistsError(f"{out_dir} is not empty and is not a RevSeg prepared case; refusing to replace it "
+                                "even with --force, choose another --out folder")
+
+
+def _case_id(images: Mapping[str, NativeImage], input_path: Path | None) -> str:
+    """The T1ce file's name before its modality token, else the input folder's name; filesystem-safe."""
+    source = images["t1ce"].source
+    if source.kind == "nifti":
+        stem = re.sub(r"\.nii(\.gz)?$", "", source.paths[0].name, flags=re.I)
+        base = re.split(r"[_\-.](?=[^_\-.]*$)", stem)[0] if re.search(r"[_\-.]", stem) else ""
+    else:
+        base = ""
+    base = base or (input_path.name if input_path is not None else "") or "case"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "case"
+
+
+def _check_overlap(image: NativeImage, reference: NativeImage, config: PrepareConfig) -> None:
+    overlap = max(overlap_fraction(image.grid, reference.grid), overlap_fraction(reference.grid, image.grid))
+    if overlap < config.min_overlap:
+        raise GeometryError(
+            f"the fields of view of {image.modality} ({image.source.description}) and t1ce "
+            f"({reference.source.description}) do not overlap ({overlap:.0%}); they are not of one study or "
+            "their header geometry is wrong"
+        )
+
+
+def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: ProgressCallback | None,
+           cancel: CancelCheck | None) -> tuple[dict[str, sitk.Transform | None], dict[str, object]]:
+    """Rigid transforms T1ce-world -> modality-world, None where a modality shares the T1ce's grid."""
+    reference = images["t1ce"]
+    transforms: dict[str, sitk.Transform | None] = {"t1ce": None}
+    records: dict[str, object] = {"t1ce": {"registered": False, "reason": "reference"}}
+    for role in (r for r in ROLES if r != "t1ce"):
+        image = images[role]
+        if image.grid.same_as(reference.grid):
+            transforms[role], records[role] = None, {"registered": False, "reason": "same grid as t1ce"}
+            continue
+        _check_overlap(image, reference, config)
+        check_cancel(cancel, "registration")
+        result = register_rigid((reference.data, reference.grid), (image.data, image.grid), config.registration,
+                                progress, cancel, stage=f"register {role}")
+        transforms[role], records[role] = result.transform, {"registered": True, **result.summary()}
+    return transforms, records
+
+
+def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndarray], space: WorkingSpace,
+                config: PrepareConfig, progress: ProgressCallback | None,
+                cancel: CancelCheck | None) -> tuple[np.ndarray, dict[str, object]]:
+    if config.skull_strip not in SKULL_STRIP_MODES:
+        raise ValueError(f"skull_strip must be one of {SKULL_STRIP_MODES}, got {config.skull_strip!r}")
+    checks = {r: detect_skull_stripped(images[r].data, images[r].grid) for r in ROLES}
+    stripped = all(c.stripped for c in checks.values())
+    record: dict[str, object] = {"checks": {r: asdict(c) for r, c in checks.items()}, "mode": config.skull_strip}
+    if config.skull_strip == "never" or (config.skull_strip == "auto" and stripped):
+        record["method"] = "none (already stripped): brain = voxels nonzero in any contrast"
+        return nonzero_brain_mask(list(working.values())), record
+    log.warning("the head is not skull-stripped (%s); using the MNI152 template mask (approximate)",
+                checks["t1"].reason)
+    mask = template_brain_mask(working["t1"], space.grid, progress=progress, cancel=cancel)
+    record["method"] = "MNI152 2009c template brain mask, affine registration onto T1 (approximate)"
+    return mask, record
+
+
+def _write_outputs(folder: Path, prepared: PreparedCase, transforms: Mapping[str, sitk.Transform | None]) -> None:
+    affine = prepared.space.grid.affine
+    for role in ROLES:
+        nib.save(nib.Nifti1Image(prepared.volumes[role], affine), folder / volume_name(prepared.case_id, role))
+    nib.save(nib.Nifti1Image(prepared.brain_mask.astype(np.uint8), affine), folder / brain_mask_name(prepared.case_id))
+    for role, transform in transforms.items():
+        if transform is not None:
+            (folder / "transforms").mkdir(exist_ok=True)
+            sitk.WriteTransform(transform, str(folder / "transforms" / f"{role}_to_t1ce.tfm"))
+    write_manifest(folder / MANIFEST, prepared.manifest)
+
+
+def _publish(out_dir: Path, prepared: PreparedCase, transforms: Mapping[str, sitk.Transform | None]) -> None:
+    """Write into a hidden sibling folder, then swap it in with one rename."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        _write_outputs(temporary, prepared, transforms)
+        publish_mode(temporary)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(temporary, out_dir)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _input_records(images: Mapping[str, NativeImage]) -> dict[str, object]:
+    records = {}
+    for role, image in images.items():
+        record = image.source.to_dict() | {"native_grid": image.grid.to_dict(), "axcodes": "".join(image.grid.axcodes),
+                                           "spacing_mm": [round(s, 4) for s in image.grid.spacing]}
+        if role == "t1ce" and image.source.kind == "dicom":
+            record["slice_files"] = [str(p) for p in image.source.paths]
+        records[role] = record
+    return records
+
+
+def prepare_case(
+    input_path: str | Path | None,
+    out_dir: str | Path,
+    overrides: Mapping[str, str | Path | None] | None = None,
+    *,
+    force: bool = False,
+    config: PrepareConfig | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> PreparedCase:
+    """Bring a case into the model's working space and write it to ``out_dir``.
+
+    Args:
+        input_path: folder of NIfTI files or DICOM series, or None when all of t1, t1ce, t2, flair are given.
+        out_dir: output folder (created; must be empty or absent unless ``force``).
+        overrides: role -> NIfTI file, DICOM series folder, or series UID / number / description; these win
+            over the guesses (the CLI's --t1 --t1ce --t2 --flair).
+        force: replace an earlier prepared case in ``out_dir``.
+        config: preprocessing settings.
+        progress: ``progress(stage, done, total)`` as steps advance.
+        cancel: polled during long steps; raises ``OperationCancelled``.
+
+    Raises:
+        CaseError (a ValueError) and subclasses for bad input; OutputExistsError (a ValueError) for an
+        occupied ``out_dir``; OperationCancelled when cancelled.
+    """
+    config, out_dir = config or PrepareConfig(), Path(out_dir)
+    _check_out_dir(out_dir, force)
+    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    images = load_inputs(plan, progress, cancel)
+    space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm)
+    transforms, registration = _align(images, config, progress, cancel)
+    working = {}
+    for index, role in enumerate(ROLES):
+        check_cancel(cancel, "resampling")
+        report(progress, "resample", index, len(ROLES))
+        working[role] = space.image_to_working(images[role].data, images[role].grid, transforms[role])
+    mask, skull = _brain_mask(images, working, space, config, progress, cancel)
+    normalised, norms = {}, {}
+    for role in ROLES:
+        normalised[role], mean, std = zscore_in_mask(working[role], mask, role)
+        norms[role] = {"method": "z-score inside the brain mask", "mean": round(mean, 6), "std": round(std, 6)}
+    case_id = _case_id(images, plan.input_path)
+    manifest = {
+        "format": MANIFEST_FORMAT, "software": f"RevSeg {__version__}", "case_id": case_id,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "input": str(plan.input_path) if plan.input_path else None,
+        "inputs": _input_records(images), "geometry": space.to_dict(), "registration": registration,
+        "skull_strip": skull | {"brain_ml": round(float(mask.sum()) * space.grid.voxel_volume_ml, 1)},
+        "normalisation": norms, "config": asdict(config),
+    }
+    prepared = PreparedCase(case_id, out_dir, space, normalised, mask, manifest, images["t1ce"].dicom_headers)
+    check_cancel(cancel, "writing")
+    _publish(out_dir, prepared, transforms)
+    log.info("prepared %s into %s (working grid %s, exact mapping: %s)", case_id, out_dir, space.grid.shape, space.exact)
+    return prepared
+

@@ -1,0 +1,1 @@
+"""Preprocessing into the working space: registration, skull stripping, normalisation, inverse mapping."""

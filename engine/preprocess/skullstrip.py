@@ -1,0 +1,162 @@
+"""Skull stripping: detect whether a head is already stripped, and strip it with a template brain mask if not.
+
+Detection (cheap, exact on BraTS-style data): a stripped volume is exactly zero on every face of its box and
+its nonzero voxels make up a brain-sized volume (< ``max_brain_ml``); an unstripped head has background noise
+on the faces or, when the scanner zero-fills the air, a nonzero volume of a whole head (3-5 L).
+
+Stripping: the MNI152 2009c T1 template that ships with nilearn is itself skull-stripped; its nonzero region
+is the template's brain mask. An affine registration (12 parameters, Mattes MI, multi-resolution) of the
+template onto the subject's T1 carries that mask over. It is an approximate mask (a template, not the
+subject's own boundary); the measured Dice is in docs/input-and-export.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel, report
+from engine.geometry import Grid, resample, to_sitk
+from engine.preprocess.registration import RegistrationConfig, _method
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+# A mask needs no sub-millimetre fit: coarse levels only (about 4 and 2 mm) keep stripping to seconds.
+STRIP_REGISTRATION = RegistrationConfig(shrink_factors=(4, 2), smoothing_mm=(4.0, 2.0), iterations=100)
+
+
+@dataclass(frozen=True)
+class StripCheck:
+    """Whether a volume looks skull-stripped, with the measurements behind the decision.
+
+    Attributes:
+        stripped: True when the volume is already skull-stripped.
+        border_nonzero_fraction: fraction of voxels on the six faces of the box that are not zero.
+        nonzero_ml: volume of the nonzero voxels in millilitres.
+        reason: one line for logs and the provenance.
+    """
+
+    stripped: bool
+    border_nonzero_fraction: float
+    nonzero_ml: float
+    reason: str
+
+
+def _faces(data: np.ndarray) -> np.ndarray:
+    return np.concatenate([data[[0, -1]].ravel(), data[:, [0, -1]].ravel(), data[:, :, [0, -1]].ravel()])
+
+
+def detect_skull_stripped(data: np.ndarray, grid: Grid, max_brain_ml: float = 2200.0) -> StripCheck:
+    """Decide whether ``data`` is already skull-stripped.
+
+    Args:
+        data: a volume (any contrast) on ``grid``.
+        grid: its grid, for the voxel volume.
+        max_brain_ml: nonzero volumes above this are a whole head, not a brain (adult brains: 1.0-1.9 L).
+    """
+    border = float(np.count_nonzero(_faces(data))) / _faces(data).size
+    nonzero_ml = float(np.count_nonzero(data)) * grid.voxel_volume_ml
+    if border > 0.001:
+        reason = f"{border:.1%} of the box faces are nonzero (background noise): not stripped"
+        return StripCheck(False, border, nonzero_ml, reason)
+    if nonzero_ml > max_brain_ml:
+        reason = f"zero background but {nonzero_ml:.0f} mL nonzero (a whole head, > {max_brain_ml:.0f} mL): not stripped"
+        return StripCheck(False, border, nonzero_ml, reason)
+    return StripCheck(True, border, nonzero_ml, f"zero background, {nonzero_ml:.0f} mL nonzero: already stripped")
+
+
+def nonzero_brain_mask(volumes: list[np.ndarray]) -> np.ndarray:
+    """Brain mask of stripped data: voxels nonzero in any contrast, holes filled.
+
+    Args:
+        volumes: the contrasts on one grid.
+    """
+    mask = np.zeros(volumes[0].shape, bool)
+    for data in volumes:
+        mask |= data != 0
+    return ndimage.binary_fill_holes(mask)
+
+
+def template_path() -> Path:
+    """The MNI152 T1 template file shipped in the nilearn package (found without importing nilearn).
+
+    Raises:
+        CaseError: nilearn is not installed.
+    """
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or spec.origin is None:
+        raise CaseError("the head is not skull-stripped and skull stripping needs the nilearn package "
+                        "(pip install nilearn) for its MNI152 template; or give skull-stripped volumes")
+    path = Path(spec.origin).parent / "datasets" / "data" / TEMPLATE_FILE
+    if not path.is_file():
+        raise CaseError(f"nilearn's MNI152 template is missing ({path}); reinstall nilearn")
+    return path
+
+
+def _load_template() -> tuple[np.ndarray, Grid, np.ndarray]:
+    image = nib.load(str(template_path()))
+    data = np.asarray(image.get_fdata(dtype=np.float32))
+    mask = ndimage.binary_fill_holes(data > 0)
+    return data, Grid(tuple(int(n) for n in data.shape), image.affine.copy()), mask  # type: ignore[arg-type]
+
+
+def _affine_to_subject(subject: sitk.Image, template: sitk.Image, config: RegistrationConfig,
+                       cancel: CancelCheck | None) -> sitk.Transform:
+    initial = sitk.CenteredTransformInitializer(
+        subject, template, sitk.AffineTransform(3), sitk.CenteredTransformInitializerFilter.MOMENTS
+    )
+    method = _method(config, int(np.prod(subject.GetSize())))
+    method.SetInitialTransform(initial, inPlace=False)
+    method.AddCommand(sitk.sitkIterationEvent, lambda: method.StopRegistration() if cancel and cancel() else None)
+    try:
+        transform = method.Execute(subject, template)
+    except RuntimeError as error:
+        raise CaseError(f"skull stripping failed: template registration did not run ({error})") from None
+    check_cancel(cancel, "skull stripping")
+    return transform
+
+
+def template_brain_mask(
+    t1: np.ndarray,
+    grid: Grid,
+    config: RegistrationConfig = STRIP_REGISTRATION,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> np.ndarray:
+    """Brain mask of an unstripped head: the MNI152 template's brain, carried over by affine registration.
+
+    Args:
+        t1: the subject's T1 (or T1ce) on ``grid``.
+        grid: its grid.
+        config: registration settings (shrink factors, iterations, sampling).
+        progress: called as ``progress("skull strip", done, 2)``.
+        cancel: polled during the registration.
+
+    Returns:
+        Boolean mask on ``grid``.
+    """
+    report(progress, "skull strip", 0, 2)
+    template, template_grid, template_mask = _load_template()
+    subject_image = sitk.Cast(to_sitk(t1, grid.affine), sitk.sitkFloat32)
+    template_image = sitk.Cast(to_sitk(template, template_grid.affine), sitk.sitkFloat32)
+    transform = _affine_to_subject(subject_image, template_image, config, cancel)
+    report(progress, "skull strip", 1, 2)
+    weights = resample(template_mask.astype(np.float32), template_grid, grid, transform, "linear")
+    mask = ndimage.binary_fill_holes(weights >= 0.5)
+    report(progress, "skull strip", 2, 2)
+    log.info("template brain mask: %.0f mL", mask.sum() * grid.voxel_volume_ml)
+    return mask
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean masks (1.0 when both are empty)."""
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
