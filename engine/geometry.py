@@ -130,25 +130,47 @@ def reference_image(grid: Grid) -> sitk.Image:
     return image
 
 
-def working_grid(reference: Grid, spacing_mm: float = 1.0) -> Grid:
-    """The working grid: RAS+ axes aligned with the world, isotropic ``spacing_mm``, covering ``reference``.
+def working_axes(reference: Grid, keep_obliquity: bool = True) -> np.ndarray:
+    """Unit axis directions (3x3, columns) of the working grid built on ``reference``.
 
-    The grid spans the bounding box of the reference's field of view. For a reference that is already
-    axis-aligned with voxels of ``spacing_mm`` (BraTS data) its voxel centres coincide with the reference's,
-    so mapping between the two is an exact permutation / flip of axes.
+    Args:
+        reference: the T1ce's grid.
+        keep_obliquity: True: the reference's own axes, permuted and flipped to the closest RAS+ order (as
+            ``nibabel.as_closest_canonical`` does), so an oblique 1 mm acquisition maps exactly; False: the
+            world axes (the volume is rotated into a "de-obliqued" grid, which interpolates).
+    """
+    if not keep_obliquity:
+        return np.eye(3)
+    unit = reference.affine[:3, :3] / np.linalg.norm(reference.affine[:3, :3], axis=0)
+    axes = np.zeros((3, 3))
+    for voxel_axis, (world_axis, flip) in enumerate(nib.orientations.io_orientation(reference.affine)):
+        axes[:, int(world_axis)] = unit[:, voxel_axis] * flip
+    return axes
+
+
+def working_grid(reference: Grid, spacing_mm: float = 1.0, keep_obliquity: bool = True) -> Grid:
+    """The working grid: RAS+ ordered axes, isotropic ``spacing_mm``, covering ``reference``'s field of view.
+
+    The grid spans the bounding box of the reference's field of view along the working axes. For a reference
+    with voxels of ``spacing_mm`` (BraTS data, or any 1 mm acquisition, oblique or not, when obliquity is
+    kept) its voxel centres coincide with the reference's, so mapping between the two is an exact
+    permutation / flip of axes.
 
     Args:
         reference: grid of the reference volume (the T1ce), in its stored orientation.
         spacing_mm: voxel size of the working grid.
+        keep_obliquity: see ``working_axes``.
     """
     if spacing_mm <= 0:
         raise ValueError(f"working spacing must be positive, got {spacing_mm}")
-    corners = reference.fov_corners()
-    low, high = corners.min(axis=0), corners.max(axis=0)
+    axes = working_axes(reference, keep_obliquity)
+    along_axes = reference.fov_corners() @ axes  # corner coordinates in the working frame
+    low, high = along_axes.min(axis=0), along_axes.max(axis=0)
     # 1e-3 voxel of slack so that float noise in an exact 1 mm grid does not add a voxel.
     shape = tuple(int(np.ceil((hi - lo) / spacing_mm - 1e-3)) for lo, hi in zip(low, high, strict=True))
-    affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
-    affine[:3, 3] = low + spacing_mm / 2
+    affine = np.eye(4)
+    affine[:3, :3] = axes * spacing_mm
+    affine[:3, 3] = axes @ (low + spacing_mm / 2)
     return Grid(shape, affine)  # type: ignore[arg-type]
 
 
@@ -214,12 +236,34 @@ def resample(
         mapping = axis_mapping(source, target)
         if mapping is not None:
             return _copy_mapped(data, target, *mapping, fill=fill)
-    image = to_sitk(data.astype(np.float32) if interpolation != "nearest" else data, source.affine)
-    out = sitk.Resample(
-        image, reference_image(target), transform or sitk.Transform(3, sitk.sitkIdentity),
-        _SITK_INTERPOLATORS[interpolation], float(fill), image.GetPixelID(),
-    )
-    return from_sitk(out)[0]
+    transform = transform or sitk.Transform(3, sitk.sitkIdentity)
+    if interpolation == "nearest":
+        image = to_sitk(data, source.affine)
+        out = sitk.Resample(image, reference_image(target), transform, sitk.sitkNearestNeighbor, float(fill),
+                            image.GetPixelID())
+        return from_sitk(out)[0]
+    return _resample_padded(data.astype(np.float32, copy=False), source, target, transform, interpolation, fill)
+
+
+def _resample_padded(data: np.ndarray, source: Grid, target: Grid, transform: sitk.Transform, interpolation: str,
+                     fill: float) -> np.ndarray:
+    """Interpolate up to the edges of the field of view, not just up to the outermost voxel centres.
+
+    ITK's interpolators return the fill value in the outer half voxel of an image (beyond the last centre), which
+    would cut half a slice off each end of a 5 mm series. Padding with edge values and masking with a
+    nearest-neighbour indicator keeps that half voxel and nothing beyond it.
+    """
+    padded = np.pad(data, 1, mode="edge")
+    shifted = source.affine.copy()
+    shifted[:3, 3] -= source.affine[:3, :3] @ np.ones(3)
+    inside = np.pad(np.ones(data.shape, np.uint8), 1)
+    reference = reference_image(target)
+    values = sitk.Resample(to_sitk(padded, shifted), reference, transform, _SITK_INTERPOLATORS[interpolation], 0.0,
+                           sitk.sitkFloat32)
+    within = sitk.Resample(to_sitk(inside, shifted), reference, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    result, mask = from_sitk(values)[0], from_sitk(within)[0].astype(bool)
+    result[~mask] = fill
+    return result
 
 
 def resample_labels(
@@ -263,12 +307,13 @@ def overlap_fraction(a: Grid, b: Grid, transform: sitk.Transform | None = None, 
         transform: maps a-world points to b-world points (LPS, SimpleITK convention); None is the identity.
         samples: lattice points per axis.
     """
-    axes = [np.linspace(-0.5, n - 0.5, samples) for n in a.shape]
+    axes = [(np.arange(samples) + 0.5) / samples * n - 0.5 for n in a.shape]  # cell centres: never on an edge
     ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     world = (a.affine @ np.c_[ijk, np.ones(len(ijk))].T).T[:, :3]
     if transform is not None:
         lps = world * [-1, -1, 1]
         world = np.array([transform.TransformPoint(tuple(p)) for p in lps]) * [-1, -1, 1]
     inside = np.linalg.inv(b.affine) @ np.c_[world, np.ones(len(world))].T
-    within = np.all((inside[:3].T >= -0.5) & (inside[:3].T <= np.array(b.shape) - 0.5), axis=1)
+    tolerance = 1e-6
+    within = np.all((inside[:3].T >= -0.5 - tolerance) & (inside[:3].T <= np.array(b.shape) - 0.5 + tolerance), axis=1)
     return float(within.mean())

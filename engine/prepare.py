@@ -63,6 +63,8 @@ class PrepareConfig:
 
     Attributes:
         spacing_mm: working voxel size.
+        keep_obliquity: working axes follow the T1ce's (oblique) axes, in RAS+ order; False aligns them with
+            the world axes, which costs an interpolation for oblique acquisitions.
         registration: rigid registration settings.
         skull_strip: "auto" (strip when not already stripped), "never" or "always".
         min_overlap: smallest fraction of a contrast's field of view that must lie in the T1ce's before
@@ -70,6 +72,7 @@ class PrepareConfig:
     """
 
     spacing_mm: float = 1.0
+    keep_obliquity: bool = True
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     skull_strip: str = "auto"
     min_overlap: float = 0.05
@@ -129,9 +132,19 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
     return transforms, records
 
 
+def _resampled_brains(images: Mapping[str, NativeImage], space: WorkingSpace,
+                      transforms: Mapping[str, sitk.Transform | None]) -> list[np.ndarray]:
+    """Each stripped contrast's nonzero region on the working grid (half-voxel rule, no interpolation fringe)."""
+    return [
+        space.image_to_working((images[r].data != 0).astype(np.float32), images[r].grid, transforms[r]) >= 0.5
+        for r in ROLES
+    ]
+
+
 def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndarray], space: WorkingSpace,
-                config: PrepareConfig, progress: ProgressCallback | None,
-                cancel: CancelCheck | None) -> tuple[np.ndarray, dict[str, object]]:
+                transforms: Mapping[str, sitk.Transform | None], config: PrepareConfig,
+                progress: ProgressCallback | None, cancel: CancelCheck | None) -> tuple[np.ndarray, dict[str, object]]:
+    """The brain mask on the working grid and how it was obtained (for the provenance)."""
     if config.skull_strip not in SKULL_STRIP_MODES:
         raise ValueError(f"skull_strip must be one of {SKULL_STRIP_MODES}, got {config.skull_strip!r}")
     checks = {r: detect_skull_stripped(images[r].data, images[r].grid) for r in ROLES}
@@ -139,7 +152,7 @@ def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndar
     record: dict[str, object] = {"checks": {r: asdict(c) for r, c in checks.items()}, "mode": config.skull_strip}
     if config.skull_strip == "never" or (config.skull_strip == "auto" and stripped):
         record["method"] = "none (already stripped): brain = voxels nonzero in any contrast"
-        return nonzero_brain_mask(list(working.values())), record
+        return nonzero_brain_mask(_resampled_brains(images, space, transforms)), record
     log.warning("the head is not skull-stripped (%s); using the MNI152 template mask (approximate)",
                 checks["t1"].reason)
     mask = template_brain_mask(working["t1"], space.grid, progress=progress, cancel=cancel)
@@ -214,14 +227,14 @@ def prepare_case(
     _check_out_dir(out_dir, force)
     plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
     images = load_inputs(plan, progress, cancel)
-    space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm)
+    space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm, config.keep_obliquity)
     transforms, registration = _align(images, config, progress, cancel)
     working = {}
     for index, role in enumerate(ROLES):
         check_cancel(cancel, "resampling")
         report(progress, "resample", index, len(ROLES))
         working[role] = space.image_to_working(images[role].data, images[role].grid, transforms[role])
-    mask, skull = _brain_mask(images, working, space, config, progress, cancel)
+    mask, skull = _brain_mask(images, working, space, transforms, config, progress, cancel)
     normalised, norms = {}, {}
     for role in ROLES:
         normalised[role], mean, std = zscore_in_mask(working[role], mask, role)

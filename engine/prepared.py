@@ -25,6 +25,7 @@ import numpy as np
 import pydicom
 
 from engine.case import Case, CaseError, Volume
+from engine.geometry import Grid
 from engine.io.guess import ROLES
 from engine.preprocess.working_space import WorkingSpace
 
@@ -89,6 +90,31 @@ class PreparedCase:
         affine = self.space.grid.affine
         volumes = {r: Volume(r, self.volumes[r], affine.copy(), self.out_dir / volume_name(self.case_id, r)) for r in ROLES}
         return Case(self.case_id, self.out_dir, volumes, None, affine.copy(), ("R", "A", "S"))
+
+
+def prepared_from_case(case: Case) -> PreparedCase:
+    """Wrap a case loaded with ``engine.case.load_case_folder`` (co-registered NIfTI files) for export.
+
+    Its volumes are in closest-canonical RAS order; the native T1ce grid is the stored one, so the mapping back
+    is an exact reorientation. Volumes are not normalised and no skull strip or registration is recorded.
+
+    Args:
+        case: a loaded case with a T1ce.
+    """
+    orientation = nib.orientations.io_orientation(case.native_affine)
+    native_shape = tuple(int(case.shape[int(axis)]) for axis, _ in orientation)
+    space = WorkingSpace(Grid(native_shape, case.native_affine.copy()), Grid(case.shape, case.affine.copy()))  # type: ignore[arg-type]
+    reference = case.volumes["t1ce"].source if "t1ce" in case.volumes else case.reference.source
+    inputs = {role: {"kind": "nifti", "paths": [str(v.source)], "description": v.source.name} for role, v in case.volumes.items()}
+    inputs.setdefault("t1ce", {"kind": "nifti", "paths": [str(reference)], "description": Path(reference).name})
+    inputs["t1ce"] |= {"native_grid": space.native.to_dict(), "axcodes": "".join(case.native_axcodes)}
+    manifest = {"format": MANIFEST_FORMAT, "case_id": case.case_id, "inputs": inputs, "geometry": space.to_dict(),
+                "registration": {}, "skull_strip": {"method": "not run (case loaded as is)"}, "normalisation": {}}
+    volumes = {role: volume.data for role, volume in case.volumes.items()}
+    mask = np.zeros(case.shape, bool)
+    for data in volumes.values():
+        mask |= data != 0
+    return PreparedCase(case.case_id, case.folder, space, volumes, mask, manifest)
 
 
 def write_manifest(path: Path, manifest: Mapping[str, object]) -> None:

@@ -81,7 +81,8 @@ def guess_series_role(header: pydicom.Dataset) -> RoleGuess:
     """
     if header.get("Modality", "") != "MR":
         return RoleGuess(None, 1.0, f"modality {header.get('Modality', '?')} is not MR")
-    text = " ".join(str(header.get(t, "") or "") for t in ("SeriesDescription", "ProtocolName", "SequenceName"))
+    words = (str(header.get(t, "") or "").strip() for t in ("SeriesDescription", "ProtocolName", "SequenceName"))
+    text = " ".join(w for w in words if w)
     agent_tag = header.get("ContrastBolusAgent")
     agent = None if agent_tag is None else bool(str(agent_tag).strip())
     timing = guess_from_parameters(

@@ -63,7 +63,7 @@ def guess_from_text(text: str, contrast_agent: bool | None = None) -> RoleGuess:
         if post or contrast_agent:
             why = "post-contrast words" if post else "a contrast agent tag"
             return RoleGuess("t1ce", 0.9 if post else 0.8, f"'{text}' is T1 with {why}")
-        return RoleGuess("t1", 0.8 if contrast_agent is False else 0.7, f"'{text}' is T1 without contrast")
+        return RoleGuess("t1", 0.85 if contrast_agent is False else 0.75, f"'{text}' is T1 without contrast")
     if _T2.search(words):
         return RoleGuess("t2", 0.8, f"'{text}' names T2")
     return RoleGuess(None, 0.0, f"'{text}' names no contrast")

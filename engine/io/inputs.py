@@ -154,7 +154,7 @@ def plan_inputs(
     candidates: dict[str, list[DicomSeries]] = {}
     problems: list[str] = []
     if kind == "nifti" and remaining:
-        found = find_nifti_inputs(folder)  # type: ignore[arg-type]
+        found = find_nifti_inputs(folder, tuple(remaining))  # type: ignore[arg-type]
         choices |= {r: Choice(r, found[r][1], nifti=found[r][0]) for r in remaining if r in found}
         problems = [f"missing modality {r}: no NIfTI file in {folder} looks like {r}" for r in remaining if r not in found]
     elif kind == "dicom" and remaining:

@@ -102,11 +102,12 @@ def _role_of_file(path: Path) -> RoleGuess:
     return guess_from_text(nifti_stem(path))
 
 
-def find_nifti_inputs(folder: Path) -> dict[str, tuple[Path, RoleGuess]]:
+def find_nifti_inputs(folder: Path, roles: tuple[str, ...] = ROLES) -> dict[str, tuple[Path, RoleGuess]]:
     """Assign the NIfTI files of ``folder`` (not recursive) to the four contrasts.
 
     Args:
         folder: folder holding NIfTI files.
+        roles: the roles to look for (those the user did not name explicitly).
 
     Returns:
         role -> (file, guess) for every role found; roles without a file are absent.
@@ -117,7 +118,7 @@ def find_nifti_inputs(folder: Path) -> dict[str, tuple[Path, RoleGuess]]:
     candidates: dict[str, list[tuple[Path, RoleGuess]]] = {}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_nifti_name(p)):
         guess = _role_of_file(path)
-        if guess.role in ROLES:
+        if guess.role in roles:
             candidates.setdefault(guess.role, []).append((path, guess))
     chosen = {}
     for role, options in candidates.items():

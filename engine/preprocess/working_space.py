@@ -1,12 +1,13 @@
 """The model's working space and the exact way back to the grid the clinician reads (the native T1ce).
 
-Working grid: RAS+ axes aligned with the world, 1 mm isotropic, covering the T1ce's field of view (see
+Working grid: 1 mm isotropic, axes in RAS+ order (the T1ce's own axis directions permuted and flipped to the
+closest of R, A, S, or the world axes when obliquity is not kept), covering the T1ce's field of view (see
 ``engine.geometry.working_grid``). The T1ce defines world coordinates (it is never moved), so a working-space
 label map maps back to the native T1ce grid by resampling alone; the other contrasts are brought in through
 their rigid transform onto the T1ce.
 
-Round trips: when the T1ce is axis-aligned with 1 mm voxels (BraTS data, in any of the 48 axis orders) the
-mapping is an exact permutation / flip of voxels. Otherwise labels are resampled label-wise linearly by default
+Round trips: when the T1ce has 1 mm voxels (BraTS data in any of the 48 axis orders, or an oblique 1 mm
+acquisition with obliquity kept) the mapping is an exact permutation / flip of voxels. Otherwise labels are resampled label-wise linearly by default
 (measured Dice in docs/input-and-export.md), or by nearest neighbour on request.
 """
 
@@ -33,14 +34,15 @@ class WorkingSpace:
     grid: Grid
 
     @staticmethod
-    def for_reference(native: Grid, spacing_mm: float = 1.0) -> WorkingSpace:
+    def for_reference(native: Grid, spacing_mm: float = 1.0, keep_obliquity: bool = True) -> WorkingSpace:
         """The working space of a T1ce stored on ``native``.
 
         Args:
             native: the T1ce's grid.
             spacing_mm: working voxel size.
+            keep_obliquity: keep the T1ce's axis directions (see ``engine.geometry.working_axes``).
         """
-        return WorkingSpace(native, working_grid(native, spacing_mm))
+        return WorkingSpace(native, working_grid(native, spacing_mm, keep_obliquity))
 
     @property
     def exact(self) -> bool:

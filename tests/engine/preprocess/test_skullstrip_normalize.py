@@ -1,0 +1,72 @@
+"""Skull-strip detection, the template brain mask, and z-score normalisation inside the brain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import CaseError
+from engine.geometry import Grid
+from engine.preprocess.normalize import zscore_in_mask
+from engine.preprocess.skullstrip import detect_skull_stripped, nonzero_brain_mask, template_brain_mask
+from tests.engine.synthetic_cases import LPS_AXES, grid_from, head
+
+GRID = grid_from((40, 48, 36), (1, 1, 1), LPS_AXES)
+
+
+def test_stripped_brain_is_detected() -> None:
+    check = detect_skull_stripped(head(GRID), GRID)
+    assert check.stripped and check.border_nonzero_fraction == 0
+    assert "already stripped" in check.reason
+
+
+def test_noisy_background_means_not_stripped() -> None:
+    data = head(GRID) + np.random.default_rng(0).rayleigh(3.0, GRID.shape).astype(np.float32)
+    check = detect_skull_stripped(data, GRID)
+    assert not check.stripped and "background noise" in check.reason
+
+
+def test_zero_filled_whole_head_means_not_stripped() -> None:
+    big = Grid((100, 120, 100), np.diag([2.0, 2.0, 2.0, 1.0]))
+    ijk = np.indices(big.shape).transpose(1, 2, 3, 0) - np.array(big.shape) / 2
+    whole_head = ((ijk / [38, 46, 42]) ** 2).sum(-1) <= 1  # ~ 4.9 L including scalp and skull
+    check = detect_skull_stripped(whole_head.astype(np.float32), big)
+    assert not check.stripped and "whole head" in check.reason
+
+
+def test_nonzero_brain_mask_fills_holes() -> None:
+    data = head(GRID)
+    data[20, 24, 18] = 0  # a dark voxel inside the brain is still brain
+    mask = nonzero_brain_mask([data])
+    assert mask[20, 24, 18] and not mask[0, 0, 0]
+
+
+def test_zscore_inside_the_mask() -> None:
+    data = head(GRID, "flair") * 3 + 50
+    mask = data > 50
+    out, mean, std = zscore_in_mask(data, mask, "flair")
+    assert out[mask].mean() == pytest.approx(0, abs=1e-5) and out[mask].std() == pytest.approx(1, abs=1e-4)
+    assert not out[~mask].any()
+    assert mean == pytest.approx(float(data[mask].mean()), rel=1e-6)
+    with pytest.raises(CaseError, match="flair is constant inside the brain"):
+        zscore_in_mask(np.ones(GRID.shape, np.float32), mask, "flair")
+    with pytest.raises(CaseError, match="brain mask is empty"):
+        zscore_in_mask(data, np.zeros(GRID.shape, bool), "t1")
+
+
+def test_template_mask_on_the_mni_template_itself() -> None:
+    """The template's own T1, moved 5 mm, gets back its brain (needs nilearn's bundled template)."""
+    pytest.importorskip("nilearn")
+    import nibabel as nib
+
+    from engine.preprocess.skullstrip import template_path
+
+    image = nib.load(str(template_path()))
+    data = np.asarray(image.get_fdata(dtype=np.float32))[::3, ::3, ::3]
+    affine = image.affine.copy()
+    affine[:3, :3] *= 3
+    affine[:3, 3] += 5.0
+    grid = Grid(data.shape, affine)
+    mask = template_brain_mask(data, grid)
+    truth = data > 0
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.95

@@ -1,0 +1,88 @@
+"""The shared real cases: every one prepares; AURORA (stored RAS) and TCGA (stored LPS) end up in the same
+working orientation, checked with anatomical landmarks and the left-right side of a tumour label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from engine.prepare import prepare_case
+from engine.prepared import PreparedCase
+
+CASES = ("TCGA-DU-7294", "AURORA-example", "BraTS-GLI-00001-000")
+
+
+@pytest.fixture(scope="module")
+def prepared_cases(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, PreparedCase]:
+    out = tmp_path_factory.mktemp("real")
+    return {name: prepare_case(real_data / name, out / name) for name in CASES}
+
+
+def test_every_real_case_prepares_exactly(prepared_cases: dict[str, PreparedCase]) -> None:
+    for name, prepared in prepared_cases.items():
+        assert prepared.space.grid.shape == (240, 240, 155), name
+        assert prepared.space.grid.axcodes == ("R", "A", "S") and prepared.space.exact, name
+        checks = prepared.manifest["skull_strip"]["checks"]
+        assert all(check["stripped"] for check in checks.values()), name  # BraTS data are already stripped
+        assert 1000 < prepared.manifest["skull_strip"]["brain_ml"] < 1800, name
+        assert not any(r["registered"] for r in prepared.manifest["registration"].values()), name
+
+
+def test_aurora_and_tcga_share_the_working_orientation(prepared_cases: dict[str, PreparedCase]) -> None:
+    assert prepared_cases["TCGA-DU-7294"].manifest["inputs"]["t1ce"]["axcodes"] == "LPS"
+    assert prepared_cases["AURORA-example"].manifest["inputs"]["t1ce"]["axcodes"] == "RAS"
+    centroids = {}
+    for name in ("TCGA-DU-7294", "AURORA-example"):
+        brain = np.argwhere(prepared_cases[name].brain_mask)
+        centroid = brain.mean(axis=0)
+        lowest = brain[brain[:, 2] < np.percentile(brain[:, 2], 15)].mean(axis=0)
+        # Cerebellum and brain stem: the lowest part of the brain lies posterior (axis 1 runs anterior).
+        assert lowest[1] < centroid[1] - 8, name
+        # The brain is longer front-to-back than side-to-side (axis 1 is anterior-posterior, not left-right).
+        extent = brain.max(axis=0) - brain.min(axis=0)
+        assert extent[1] > extent[0], name
+        centroids[name] = centroid
+    assert np.allclose(centroids["TCGA-DU-7294"], centroids["AURORA-example"], atol=12)
+
+
+def _side_in_world(label_native: np.ndarray, brain_native: np.ndarray, affine: np.ndarray) -> float:
+    """World x (RAS: + is the patient's right) of the label centroid relative to the brain centroid."""
+    points = [np.argwhere(m).mean(axis=0) for m in (label_native, brain_native)]
+    x = [(affine @ np.r_[p, 1.0])[0] for p in points]
+    return x[0] - x[1]
+
+
+def _side_in_working(label_working: np.ndarray, brain_working: np.ndarray) -> float:
+    return np.argwhere(label_working).mean(axis=0)[0] - np.argwhere(brain_working).mean(axis=0)[0]
+
+
+def _bright_flair_lesion(path: Path) -> np.ndarray:
+    """A label drawn in native space for AURORA (no reference): the largest FLAIR-hyperintense component
+    (the oedema around a metastasis, 40 mm off the midline)."""
+    data = np.asarray(nib.load(path).dataobj).astype(np.float32)
+    bright = ndimage.binary_opening(data > np.percentile(data[data > 0], 99.5))
+    components, count = ndimage.label(bright)
+    sizes = ndimage.sum(bright, components, range(1, count + 1))
+    return components == (int(np.argmax(sizes)) + 1)
+
+
+def test_tumour_side_is_kept(prepared_cases: dict[str, PreparedCase], real_data: Path) -> None:
+    reference = nib.load(real_data / "TCGA-DU-7294/reference/fusion-simple.nii.gz")
+    assert np.allclose(reference.affine, prepared_cases["TCGA-DU-7294"].space.native.affine)
+    labels = {
+        "TCGA-DU-7294": np.asarray(reference.dataobj) > 0,
+        "AURORA-example": _bright_flair_lesion(real_data / "AURORA-example/flair.nii.gz"),
+    }
+    for name, label in labels.items():
+        prepared = prepared_cases[name]
+        native = prepared.space.native
+        brain_native = prepared.space.label_to_native(prepared.brain_mask.astype(np.uint8), "nearest") > 0
+        world_side = _side_in_world(label, brain_native, native.affine)
+        working = prepared.space.label_to_working(label.astype(np.uint8), "nearest") > 0
+        assert abs(world_side) > 5, name  # a lateralised lesion, so the test can tell sides apart
+        assert np.sign(_side_in_working(working, prepared.brain_mask)) == np.sign(world_side), name
+        assert np.array_equal(prepared.to_native(working.astype(np.uint8)) > 0, label), name
