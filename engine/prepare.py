@@ -49,7 +49,13 @@ from engine.prepared import (
 )
 from engine.preprocess.normalize import zscore_in_mask
 from engine.preprocess.registration import RegistrationConfig, register_rigid
-from engine.preprocess.skullstrip import detect_skull_stripped, nonzero_brain_mask, template_brain_mask
+from engine.preprocess.skullstrip import (
+    deepbet_available,
+    deepbet_brain_mask,
+    detect_skull_stripped,
+    nonzero_brain_mask,
+    template_brain_mask,
+)
 from engine.preprocess.working_space import WorkingSpace
 
 log = logging.getLogger(__name__)
@@ -153,8 +159,12 @@ def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndar
     if config.skull_strip == "never" or (config.skull_strip == "auto" and stripped):
         record["method"] = "none (already stripped): brain = voxels nonzero in any contrast"
         return nonzero_brain_mask(_resampled_brains(images, space, transforms)), record
-    log.warning("the head is not skull-stripped (%s); using the MNI152 template mask (approximate)",
-                checks["t1"].reason)
+    if deepbet_available():
+        log.info("the head is not skull-stripped (%s); running deepbet", checks["t1"].reason)
+        record["method"] = "deepbet (CNN brain extraction) on the T1"
+        return deepbet_brain_mask(working["t1"], space.grid, cancel), record
+    log.warning("the head is not skull-stripped (%s); using the MNI152 template mask (approximate; install "
+                "deepbet for a better one)", checks["t1"].reason)
     mask = template_brain_mask(working["t1"], space.grid, progress=progress, cancel=cancel)
     record["method"] = "MNI152 2009c template brain mask, affine registration onto T1 (approximate)"
     return mask, record

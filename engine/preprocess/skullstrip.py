@@ -7,7 +7,8 @@ on the faces or, when the scanner zero-fills the air, a nonzero volume of a whol
 Stripping: the MNI152 2009c T1 template that ships with nilearn is itself skull-stripped; its nonzero region
 is the template's brain mask. An affine registration (12 parameters, Mattes MI, multi-resolution) of the
 template onto the subject's T1 carries that mask over. It is an approximate mask (a template, not the
-subject's own boundary); the measured Dice is in docs/input-and-export.md.
+subject's own boundary); the measured Dice is in docs/input-and-export.md. When the optional ``deepbet``
+package is installed, ``prepare_case`` uses it instead (a CNN; measured far better in its paper).
 """
 
 from __future__ import annotations
@@ -153,6 +154,36 @@ def template_brain_mask(
     mask = ndimage.binary_fill_holes(weights >= 0.5)
     report(progress, "skull strip", 2, 2)
     log.info("template brain mask: %.0f mL", mask.sum() * grid.voxel_volume_ml)
+    return mask
+
+
+def deepbet_available() -> bool:
+    """True when the optional ``deepbet`` package (a CNN brain extractor whose weights ship in its wheel) is installed."""
+    return importlib.util.find_spec("deepbet") is not None
+
+
+def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = None) -> np.ndarray:
+    """Brain mask from deepbet (``deepbet.run_bet``, CPU), run on a temporary NIfTI of ``t1``.
+
+    Not exercised in this repository's CI (deepbet is not installed there); see docs/input-and-export.md.
+
+    Args:
+        t1: the subject's T1 on ``grid``.
+        grid: its grid.
+        cancel: polled before the network runs.
+    """
+    import tempfile
+
+    from deepbet import run_bet  # optional dependency, imported only when used
+
+    check_cancel(cancel, "skull stripping")
+    with tempfile.TemporaryDirectory(prefix="revseg-deepbet-") as folder:
+        paths = [str(Path(folder) / name) for name in ("t1.nii.gz", "brain.nii.gz", "mask.nii.gz", "tiv.csv")]
+        nib.save(nib.Nifti1Image(t1.astype(np.float32), grid.affine), paths[0])
+        run_bet([paths[0]], [paths[1]], [paths[2]], [paths[3]], threshold=0.5, n_dilate=0, no_gpu=True)
+        mask = np.asarray(nib.load(paths[2]).dataobj) > 0
+    if mask.shape != grid.shape:
+        raise CaseError(f"deepbet returned a mask of shape {mask.shape} for a volume of {grid.shape}")
     return mask
 
 

@@ -117,8 +117,9 @@ def test_edited_segmentation_is_semiautomatic(dicom_export, tmp_path: Path) -> N
     assert description.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC
 
 
-def test_nifti_input_gets_a_dicom_twin_that_the_seg_references(tmp_path: Path) -> None:
-    grid = grid_from((44, 52, 9), (0.9, 0.9, 5.5), LPS_AXES)
+@pytest.mark.parametrize("axes", [LPS_AXES, np.diag([-1.0, 1.0, 1.0])], ids=["LPS", "LAS_left_handed"])
+def test_nifti_input_gets_a_dicom_twin_that_the_seg_references(tmp_path: Path, axes: np.ndarray) -> None:
+    grid = grid_from((44, 52, 9), (0.9, 0.9, 5.5), axes)
     write_nifti_case(tmp_path / "in", {m: grid for m in ("t1", "t1ce", "t2", "flair")})
     prepared = prepare_case(tmp_path / "in", tmp_path / "prepared")
     result = export_segmentation(prepared, tumour_labels(prepared.space.grid), tmp_path / "out")

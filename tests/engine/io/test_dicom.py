@@ -128,3 +128,11 @@ def test_role_guesses(tags: dict[str, str], role: str | None) -> None:
     assert guess.role == role, guess
     if not tags["SeriesDescription"]:
         assert guess.confidence <= 0.5  # timing alone is weak evidence: the GUI asks to confirm
+
+
+def test_missing_slice_is_refused(tmp_path: Path) -> None:
+    folders = write_dicom_study(tmp_path, GRID, series={"t1ce": ("T1 POST GD", {})}, non_mr=False)
+    files = sorted(folders["t1ce"].iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    files[3].unlink()
+    with pytest.raises(DicomInputError, match="uneven slice spacing .* missing slices"):
+        read_dicom_series(scan_dicom_folder(folders["t1ce"])[0], "t1ce")

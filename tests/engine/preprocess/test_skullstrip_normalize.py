@@ -70,3 +70,24 @@ def test_template_mask_on_the_mni_template_itself() -> None:
     mask = template_brain_mask(data, grid)
     truth = data > 0
     assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.95
+
+
+def test_unstripped_input_takes_the_template_path_and_records_it(tmp_path) -> None:
+    """A head with noisy background goes through skull stripping; the method is recorded in the provenance."""
+    pytest.importorskip("nilearn")
+    from engine.prepare import prepare_case
+    from engine.preprocess.skullstrip import deepbet_available
+    from tests.engine.synthetic_cases import write_nifti
+
+    rng = np.random.default_rng(3)
+    grid = grid_from((60, 72, 56), (2, 2, 2), LPS_AXES)
+    for role in ("t1", "t1ce", "t2", "flair"):
+        noisy = head(grid, role, scale=2.5) + rng.rayleigh(4.0, grid.shape).astype(np.float32)
+        write_nifti(tmp_path / "in" / f"H_{role}.nii.gz", noisy, grid)
+    prepared = prepare_case(tmp_path / "in", tmp_path / "out")
+    skull = prepared.manifest["skull_strip"]
+    assert not skull["checks"]["t1"]["stripped"]
+    assert ("deepbet" if deepbet_available() else "MNI152") in skull["method"]
+    truth = head(prepared.space.grid, "t1", scale=2.5) > 0
+    overlap = 2 * (prepared.brain_mask & truth).sum() / (prepared.brain_mask.sum() + truth.sum())
+    assert overlap > 0.8, overlap  # an ellipsoid is not the MNI brain, but it must land on it
