@@ -139,32 +139,36 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
 
 
 def _resampled_brains(images: Mapping[str, NativeImage], space: WorkingSpace,
-                      transforms: Mapping[str, sitk.Transform | None]) -> list[np.ndarray]:
+                      transforms: Mapping[str, sitk.Transform | None], roles: list[str]) -> list[np.ndarray]:
     """Each stripped contrast's nonzero region on the working grid (half-voxel rule, no interpolation fringe)."""
     return [
         space.image_to_working((images[r].data != 0).astype(np.float32), images[r].grid, transforms[r]) >= 0.5
-        for r in ROLES
+        for r in roles
     ]
 
 
 def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndarray], space: WorkingSpace,
                 transforms: Mapping[str, sitk.Transform | None], config: PrepareConfig,
                 progress: ProgressCallback | None, cancel: CancelCheck | None) -> tuple[np.ndarray, dict[str, object]]:
-    """The brain mask on the working grid and how it was obtained (for the provenance)."""
+    """The brain mask on the working grid and how it was obtained (for the provenance).
+
+    The T1ce decides (it defines the working space): when it is stripped, the brain is the nonzero region of
+    the contrasts that are stripped too; any unstripped contrast is masked by it through normalisation.
+    """
     if config.skull_strip not in SKULL_STRIP_MODES:
         raise ValueError(f"skull_strip must be one of {SKULL_STRIP_MODES}, got {config.skull_strip!r}")
     checks = {r: detect_skull_stripped(images[r].data, images[r].grid) for r in ROLES}
-    stripped = all(c.stripped for c in checks.values())
     record: dict[str, object] = {"checks": {r: asdict(c) for r, c in checks.items()}, "mode": config.skull_strip}
-    if config.skull_strip == "never" or (config.skull_strip == "auto" and stripped):
-        record["method"] = "none (already stripped): brain = voxels nonzero in any contrast"
-        return nonzero_brain_mask(_resampled_brains(images, space, transforms)), record
+    if config.skull_strip == "never" or (config.skull_strip == "auto" and checks["t1ce"].stripped):
+        roles = [r for r in ROLES if checks[r].stripped or config.skull_strip == "never"] or ["t1ce"]
+        record["method"] = f"none (already stripped): brain = voxels nonzero in {', '.join(roles)}"
+        return nonzero_brain_mask(_resampled_brains(images, space, transforms, roles)), record
     if deepbet_available():
-        log.info("the head is not skull-stripped (%s); running deepbet", checks["t1"].reason)
+        log.info("the T1ce is not skull-stripped (%s); running deepbet", checks["t1ce"].reason)
         record["method"] = "deepbet (CNN brain extraction) on the T1"
         return deepbet_brain_mask(working["t1"], space.grid, cancel), record
-    log.warning("the head is not skull-stripped (%s); using the MNI152 template mask (approximate; install "
-                "deepbet for a better one)", checks["t1"].reason)
+    log.warning("the T1ce is not skull-stripped (%s); using the MNI152 template mask (approximate; install "
+                "deepbet for a better one)", checks["t1ce"].reason)
     mask = template_brain_mask(working["t1"], space.grid, progress=progress, cancel=cancel)
     record["method"] = "MNI152 2009c template brain mask, affine registration onto T1 (approximate)"
     return mask, record

@@ -1,8 +1,9 @@
 """Skull stripping: detect whether a head is already stripped, and strip it with a template brain mask if not.
 
-Detection (cheap, exact on BraTS-style data): a stripped volume is exactly zero on every face of its box and
-its nonzero voxels make up a brain-sized volume (< ``max_brain_ml``); an unstripped head has background noise
-on the faces or, when the scanner zero-fills the air, a nonzero volume of a whole head (3-5 L).
+Detection (cheap, exact on BraTS-style data): a stripped volume is zero along the edges of its box (air; a brain
+cut by a small field of view reaches faces, not edges) and its nonzero voxels make up a brain-sized volume
+(< ``max_brain_ml``); an unstripped head has background noise there or, when the scanner zero-fills the air,
+a nonzero volume of a whole head (3-5 L).
 
 Stripping: the MNI152 2009c T1 template that ships with nilearn is itself skull-stripped; its nonzero region
 is the template's brain mask. An affine registration (12 parameters, Mattes MI, multi-resolution) of the
@@ -40,38 +41,51 @@ class StripCheck:
 
     Attributes:
         stripped: True when the volume is already skull-stripped.
-        border_nonzero_fraction: fraction of voxels on the six faces of the box that are not zero.
+        edge_nonzero_fraction: fraction of voxels on the twelve edges of the box that are not zero.
         nonzero_ml: volume of the nonzero voxels in millilitres.
         reason: one line for logs and the provenance.
     """
 
     stripped: bool
-    border_nonzero_fraction: float
+    edge_nonzero_fraction: float
     nonzero_ml: float
     reason: str
 
 
-def _faces(data: np.ndarray) -> np.ndarray:
-    return np.concatenate([data[[0, -1]].ravel(), data[:, [0, -1]].ravel(), data[:, :, [0, -1]].ravel()])
+def _box_edges(data: np.ndarray) -> np.ndarray:
+    """Voxels on the 12 edges of the array's box: air in any head scan, far from a brain even when it is cut."""
+    lines = []
+    for axis in range(3):
+        others = [a for a in range(3) if a != axis]
+        for first in (0, -1):
+            for second in (0, -1):
+                index: list[object] = [slice(None)] * 3
+                index[others[0]], index[others[1]] = first, second
+                lines.append(data[tuple(index)].ravel())
+    return np.concatenate(lines)
 
 
 def detect_skull_stripped(data: np.ndarray, grid: Grid, max_brain_ml: float = 2200.0) -> StripCheck:
     """Decide whether ``data`` is already skull-stripped.
+
+    A stripped volume is exactly zero in the air at the edges of its box (a brain cut by a small field of view
+    touches faces, not edges) and its nonzero voxels make up a brain, not a head.
 
     Args:
         data: a volume (any contrast) on ``grid``.
         grid: its grid, for the voxel volume.
         max_brain_ml: nonzero volumes above this are a whole head, not a brain (adult brains: 1.0-1.9 L).
     """
-    border = float(np.count_nonzero(_faces(data))) / _faces(data).size
+    edges = _box_edges(data)
+    edge_fraction = float(np.count_nonzero(edges)) / edges.size
     nonzero_ml = float(np.count_nonzero(data)) * grid.voxel_volume_ml
-    if border > 0.001:
-        reason = f"{border:.1%} of the box faces are nonzero (background noise): not stripped"
-        return StripCheck(False, border, nonzero_ml, reason)
+    if edge_fraction > 0.5:
+        reason = f"{edge_fraction:.0%} of the voxels on the box edges are nonzero (background noise): not stripped"
+        return StripCheck(False, edge_fraction, nonzero_ml, reason)
     if nonzero_ml > max_brain_ml:
         reason = f"zero background but {nonzero_ml:.0f} mL nonzero (a whole head, > {max_brain_ml:.0f} mL): not stripped"
-        return StripCheck(False, border, nonzero_ml, reason)
-    return StripCheck(True, border, nonzero_ml, f"zero background, {nonzero_ml:.0f} mL nonzero: already stripped")
+        return StripCheck(False, edge_fraction, nonzero_ml, reason)
+    return StripCheck(True, edge_fraction, nonzero_ml, f"zero background, {nonzero_ml:.0f} mL nonzero: already stripped")
 
 
 def nonzero_brain_mask(volumes: list[np.ndarray]) -> np.ndarray:

@@ -86,3 +86,39 @@ def test_tumour_side_is_kept(prepared_cases: dict[str, PreparedCase], real_data:
         assert abs(world_side) > 5, name  # a lateralised lesion, so the test can tell sides apart
         assert np.sign(_side_in_working(working, prepared.brain_mask)) == np.sign(world_side), name
         assert np.array_equal(prepared.to_native(working.astype(np.uint8)) > 0, label), name
+
+
+@pytest.mark.slow
+def test_registration_recovers_a_known_motion_on_real_data(real_data: Path, tmp_path: Path) -> None:
+    """TCGA's T2 and FLAIR moved by 5/-3/7 degrees and 6/-4/3 mm onto a 1.1 x 1.1 x 3 mm grid come back
+    within 1 mm everywhere in the brain (measured: largest 0.84 mm, mean 0.46 mm; ~15 s)."""
+    import SimpleITK as sitk
+
+    from engine.geometry import Grid, resample
+    from engine.preprocess.registration import euler_from_summary
+
+    source = real_data / "TCGA-DU-7294"
+    t1c = nib.load(source / "TCGA-DU-7294_t1c.nii.gz")
+    grid = Grid(t1c.shape, t1c.affine)
+    motion = sitk.Euler3DTransform()
+    motion.SetCenter((-120.0, -120.0, 77.0))
+    motion.SetRotation(*np.radians([5.0, -3.0, 7.0]))
+    motion.SetTranslation((6.0, -4.0, 3.0))
+    thick = np.diag([-1.1, -1.1, 3.0, 1.0])
+    thick[:3, 3] = t1c.affine[:3, 3]
+    thick_grid = Grid((218, 218, 52), thick)
+    for role, suffix in (("t1", "t1"), ("t1ce", "t1c"), ("t2", "t2"), ("flair", "fla")):
+        data = nib.load(source / f"TCGA-DU-7294_{suffix}.nii.gz").get_fdata(dtype=np.float32)
+        if role in ("t2", "flair"):  # moved(x) = original(motion(x)): the registration must find motion^-1
+            nib.save(nib.Nifti1Image(resample(data, grid, thick_grid, motion), thick), tmp_path / f"M_{role}.nii.gz")
+        else:
+            nib.save(nib.Nifti1Image(data, t1c.affine), tmp_path / f"M_{role}.nii.gz")
+    prepared = prepare_case(tmp_path, tmp_path / "out")
+    expected = motion.GetInverse()
+    brain = np.argwhere(np.asarray(t1c.dataobj) > 0)[::500]
+    points = (t1c.affine @ np.c_[brain, np.ones(len(brain))].T).T[:, :3] * [-1, -1, 1]
+    for role in ("t2", "flair"):
+        found = euler_from_summary(prepared.manifest["registration"][role])
+        errors = [np.linalg.norm(np.subtract(found.TransformPoint(tuple(p)), expected.TransformPoint(tuple(p))))
+                  for p in points]
+        assert max(errors) < 1.0, (role, max(errors))

@@ -16,8 +16,17 @@ GRID = grid_from((40, 48, 36), (1, 1, 1), LPS_AXES)
 
 def test_stripped_brain_is_detected() -> None:
     check = detect_skull_stripped(head(GRID), GRID)
-    assert check.stripped and check.border_nonzero_fraction == 0
+    assert check.stripped and check.edge_nonzero_fraction == 0
     assert "already stripped" in check.reason
+
+
+def test_stripped_brain_cut_by_a_small_field_of_view_is_still_stripped() -> None:
+    """A slab that cuts through the brain has brain on its faces, but air along its edges."""
+    slab = grid_from((40, 48, 10), (1, 1, 1), LPS_AXES)
+    data = head(slab)
+    faces = np.concatenate([data[:, :, 0].ravel(), data[:, :, -1].ravel()])
+    assert np.count_nonzero(faces) > 0.3 * faces.size
+    assert detect_skull_stripped(data, slab).stripped
 
 
 def test_noisy_background_means_not_stripped() -> None:
