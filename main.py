@@ -4,6 +4,7 @@ Subcommands:
     (none)                 open the GUI on the bundled demo case
     gui [CASE_FOLDER]      open the GUI on CASE_FOLDER
     phantoms               generate synthetic BraTS-format training / demo cases
+    prepare                bring a case (NIfTI or DICOM) into the model's working space
     bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
 
 Errors are printed as one line on stderr with exit code 2; set REVSEG_DEBUG=1 for the traceback.
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=NOT_FOR_CLINICAL_USE,
     )
     parser.add_argument("--version", action="version", version=f"revseg {_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-v) or debug messages (-vv)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = commands.add_parser("gui", help="open the GUI (the default when no command is given)")
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--n", type=int, default=10, help="number of cases (default 10)")
     phantoms.add_argument("--seed", type=int, default=0, help="base seed; case i uses a seed derived from it")
     phantoms.add_argument("--overwrite", action="store_true", help="replace case folders that already exist")
+
+    prepare = commands.add_parser("prepare", help="bring a case into the model's working space (1 mm, co-registered)")
+    prepare.add_argument("input", nargs="?", type=Path,
+                         help="NIfTI case folder or DICOM folder (optional when all four modalities are given)")
+    prepare.add_argument("--out", type=Path, required=True, help="output folder (a BraTS-format case + provenance)")
+    for modality in ("t1", "t1ce", "t2", "flair"):
+        prepare.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
+    prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
 
     bench = commands.add_parser("bench", help="benchmarks (memory); `bench memory --help` lists options")
     bench.add_argument("which", choices=["memory"], help="which benchmark")
@@ -77,6 +86,23 @@ def _run_phantoms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_prepare(args: argparse.Namespace) -> int:
+    from engine.prepare import prepare_case
+
+    def report(stage: str, done: int, total: int) -> None:
+        print(f"\rprepare: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
+
+    overrides = {m: getattr(args, m) for m in ("t1", "t1ce", "t2", "flair")}
+    interactive = sys.stderr.isatty()
+    try:
+        prepared = prepare_case(args.input, args.out, overrides, force=args.force, progress=report if interactive else None)
+    finally:
+        if interactive:
+            print("", file=sys.stderr)
+    print(prepared.out_dir)
+    return 0
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from engine.bench.memory import main as bench_memory
 
@@ -86,12 +112,14 @@ def _run_bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         if args.command == "phantoms":
             return _run_phantoms(args)
+        if args.command == "prepare":
+            return _run_prepare(args)
         if args.command == "bench":
             return _run_bench(args)
         return _run_gui(getattr(args, "case", None))
