@@ -36,9 +36,14 @@ install_venv() {
         return 0
     fi
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    log "installing Python packages into .venv (first run: a few minutes)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" -e "$ROOT[test,train]"
+    log "installing Python packages into .venv (first run: a few minutes; log in .venv/setup.log)"
+    # pip's and setuptools' chatter goes to a log; it is shown only when the install fails.
+    if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+           "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" -e "$ROOT[test,train]"; } >"$VENV/setup.log" 2>&1; then
+        tail -n 40 "$VENV/setup.log" >&2
+        log "pip install failed (full log: $VENV/setup.log)"
+        return 1
+    fi
     echo "$want" > "$stamp"
 }
 
