@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,6 +88,7 @@ class BenchOptions:
     bf16: bool = True
     compile_blocks: bool = False
     max_seconds: float = 0.0
+    isolate: bool = True
     started: float = field(default_factory=time.monotonic)
 
     def out_of_time(self) -> bool:
@@ -246,6 +251,36 @@ def _with_blocks(config: UNetConfig, blocks: int) -> UNetConfig:
     return config.replace(encoder_blocks=(blocks,) * config.levels, decoder_blocks=(blocks,) * (config.levels - 1))
 
 
+def probe_isolated(section: str, mode: str, config: UNetConfig, spatial: tuple[int, int, int],
+                   options: BenchOptions, blocks: int | None = None) -> Case:
+    """One search probe in a fresh spawned process under the memory budget.
+
+    Seen on an H100: after an OOM, memory stayed unusable in the process that hit it, so every later probe
+    failed too. A process per probe (a few seconds of start-up) keeps the searches honest.
+    """
+    if options.out_of_time():
+        return Case(section, mode, spatial, config.base_width, blocks, 0, status="skipped (time limit)")
+    if not options.isolate:
+        return _probe_worker(section, mode, config, spatial, options, blocks)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(_probe_worker, section, mode, config, spatial, options, blocks).result()
+        except BrokenProcessPool as error:
+            return Case(section, mode, spatial, config.base_width, blocks, 0, status=f"error: worker died ({error})")
+
+
+def _probe_worker(section: str, mode: str, config: UNetConfig, spatial: tuple[int, int, int],
+                  options: BenchOptions, blocks: int | None) -> Case:
+    device = _cuda_index(options.device)
+    if device is not None:
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, options.budget_gib * GIB / total), device)
+        torch.backends.cudnn.benchmark = False  # no autotuning workspace spikes or time in the probes
+    if mode == "monai-segresnet":
+        return measure(section, mode, _segresnet, spatial, options)
+    return measure_unet(section, mode, config, spatial, options, blocks)
+
+
 def search_section(section: str, options: BenchOptions) -> list[Case]:
     """budget / depth / width searches under the memory budget, for every mode."""
     config, crop = options.config, options.search_crop
@@ -253,35 +288,40 @@ def search_section(section: str, options: BenchOptions) -> list[Case]:
     for mode in options.modes:
         if section == "budget":
             candidates = list(range(64, options.max_cube + 1, options.cube_step))
-            probe = lambda size, mode=mode: measure_unet(section, mode, config, (size,) * 3, options)  # noqa: E731
+            probe = lambda size, mode=mode: probe_isolated(section, mode, config, (size,) * 3, options)  # noqa: E731
         elif section == "depth":
             candidates = list(range(1, options.max_blocks + 1))
-            probe = lambda n, mode=mode: measure_unet(  # noqa: E731
+            probe = lambda n, mode=mode: probe_isolated(  # noqa: E731
                 section, mode, _with_blocks(config, n), (crop,) * 3, options, blocks=n)
         else:
             step = 2 * config.norm_groups
             candidates = list(range(step, options.max_width + 1, step))
-            probe = lambda w, mode=mode: measure_unet(  # noqa: E731
+            probe = lambda w, mode=mode: probe_isolated(  # noqa: E731
                 section, mode, config.replace(base_width=w), (crop,) * 3, options)
-        best, probed = largest_fitting(candidates, probe)
-        bound = " (search bound)" if best == candidates[-1] else ""
-        summary = next((c for c in probed if c.ok and _value(section, c) == best), None)
-        row = summary or Case(section, mode, (crop,) * 3, config.base_width, None, 0, status="nothing fits")
-        row.note = f"best={best}{bound}; probed " + ", ".join(f"{_value(section, c)}:{c.status}" for c in probed)
-        results.append(row)
+        results.append(_search_row(section, mode, crop, config, candidates, probe))
     return results
 
 
+def _search_row(section: str, mode: str, crop: int, config: UNetConfig, candidates: list[int],
+                probe: Callable[[int], Case]) -> Case:
+    best, probed = largest_fitting(candidates, probe)
+    bound = " (search bound)" if best == candidates[-1] else ""
+    summary = next((c for c in probed if c.ok and _value(section, c) == best), None)
+    row = summary or Case(section, mode, (crop,) * 3, config.base_width, None, 0, status="nothing fits")
+    row.note = f"best={best}{bound}; probed " + ", ".join(f"{_value(section, c)}:{c.status}" for c in probed)
+    return row
+
+
 def _value(section: str, case: Case) -> int:
-    return {"budget": case.spatial[0], "depth": case.blocks_per_level or 0, "width": case.base_width}[section]
+    return {"depth": case.blocks_per_level or 0, "width": case.base_width}.get(section, case.spatial[0])
 
 
 # ------------------------------------------------------------------------------------------ sections
 def run_sections(options: BenchOptions) -> list[Case]:
     """Run the requested sections and return every result row."""
     config, results = options.config, []
-    if options.device.startswith("cuda"):
-        torch.cuda.set_per_process_memory_fraction(1.0)
+    if (device := _cuda_index(options.device)) is not None:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
     for section in options.sections:
         if section == "crops":
             results += [measure_unet(section, m, config, crop, options) for crop in options.crops for m in options.modes]
@@ -292,52 +332,37 @@ def run_sections(options: BenchOptions) -> list[Case]:
         elif section == "brats":
             results += [measure_unet(section, m, config, (256, 256, 160), options) for m in options.modes]
         elif section in ("budget", "depth", "width"):
-            results += _under_budget(section, options)
+            results += search_section(section, options) if _cuda_index(options.device) is not None else []
         elif section == "peers":
             results += run_peers(options)
     return results
 
 
-def _under_budget(section: str, options: BenchOptions) -> list[Case]:
-    device = torch.device(options.device)
-    if device.type != "cuda":
-        return []
-    total = torch.cuda.get_device_properties(device).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, options.budget_gib * GIB / total), device)
-    benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = False  # no autotuning workspace spikes or time in the probes
-    try:
-        return search_section(section, options)
-    finally:
-        torch.backends.cudnn.benchmark = benchmark
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+def _cuda_index(device: str) -> int | None:
+    """CUDA device index of `device` (set_per_process_memory_fraction needs one), None for other devices."""
+    parsed = torch.device(device)
+    if parsed.type != "cuda":
+        return None
+    return parsed.index if parsed.index is not None else torch.cuda.current_device()
+
+
+def _segresnet() -> nn.Module:
+    from monai.networks.nets import SegResNet  # noqa: PLC0415 - optional peer
+
+    return SegResNet(spatial_dims=3, in_channels=4, out_channels=3, init_filters=16,
+                     blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
 
 
 def run_peers(options: BenchOptions) -> list[Case]:
     """MONAI SegResNet at the search crop and its largest cube, only when monai is importable."""
-    try:
-        from monai.networks.nets import SegResNet  # noqa: PLC0415 - optional peer
-    except ImportError:
-        return [Case("peers", "monai-segresnet", (0, 0, 0), 0, None, 0, status="skipped (monai not importable)")]
-
-    def factory() -> nn.Module:
-        return SegResNet(spatial_dims=3, in_channels=4, out_channels=3, init_filters=16,
-                         blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
-
-    crop = (options.search_crop,) * 3
-    rows = [measure("peers", "monai-segresnet", factory, crop, options)]
-    if torch.device(options.device).type == "cuda":
-        total = torch.cuda.get_device_properties(options.device).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, options.budget_gib * GIB / total))
-        try:
-            best, probed = largest_fitting(list(range(64, options.max_cube + 1, options.cube_step)),
-                                           lambda s: measure("peers-budget", "monai-segresnet", factory, (s,) * 3, options))
-        finally:
-            torch.cuda.set_per_process_memory_fraction(1.0)
-        row = next((c for c in probed if c.ok and c.spatial[0] == best), Case("peers-budget", "monai-segresnet",
-                                                                              (0, 0, 0), 0, None, 0, "nothing fits"))
-        row.note = f"best={best}; probed " + ", ".join(f"{c.spatial[0]}:{c.status}" for c in probed)
-        rows.append(row)
+    label = "monai-segresnet"
+    if importlib.util.find_spec("monai") is None:
+        return [Case("peers", label, (0, 0, 0), 0, None, 0, status="skipped (monai not importable)")]
+    rows = [measure("peers", label, _segresnet, (options.search_crop,) * 3, options)]
+    if _cuda_index(options.device) is not None:
+        candidates = list(range(64, options.max_cube + 1, options.cube_step))
+        probe = lambda size: probe_isolated("peers-budget", label, options.config, (size,) * 3, options)  # noqa: E731
+        rows.append(_search_row("peers-budget", label, options.search_crop, options.config, candidates, probe))
     return rows
 
 
@@ -467,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channels-last", action="store_true", help="channels-last-3d weights and activations")
     parser.add_argument("--compile-blocks", action="store_true", help="torch.compile every MBConv block")
     parser.add_argument("--max-seconds", type=float, default=0.0, help="skip cases after this many seconds (0: none)")
+    parser.add_argument("--no-isolate", action="store_true", help="run search probes in this process (debugging)")
     return parser
 
 
@@ -483,6 +509,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         config=config, warmup=args.warmup, iters=args.iters, budget_gib=args.budget_gib, cube_step=args.cube_step,
         max_cube=args.max_cube, max_blocks=args.max_blocks, max_width=args.max_width, search_crop=args.search_crop,
         bf16=not args.fp32, compile_blocks=args.compile_blocks, max_seconds=args.max_seconds,
+        isolate=not args.no_isolate,
     )
     if args.quick:
         options.sections = tuple(s for s in options.sections if s in ("crops", "brats")) or ("crops",)

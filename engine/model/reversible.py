@@ -39,11 +39,13 @@ MODES = ("reversible", "plain", "checkpoint")
 
 def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a + b kept in a's dtype, so the residual stream's dtype never changes along a sequence."""
-    return torch.add(a, b).to(a.dtype)
+    out = torch.add(a, b)
+    return out if out.dtype == a.dtype else out.to(a.dtype)
 
 
 def _sub(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.sub(a, b).to(a.dtype)
+    out = torch.sub(a, b)
+    return out if out.dtype == a.dtype else out.to(a.dtype)
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,12 @@ class AutocastState:
         return cls(device_type, enabled, dtype, torch.is_autocast_cache_enabled())
 
     def context(self) -> contextlib.AbstractContextManager:
-        if not self.enabled:
-            return torch.autocast(self.device_type, enabled=False)
-        return torch.autocast(self.device_type, dtype=self.dtype, enabled=True, cache_enabled=self.cache_enabled)
+        try:
+            if not self.enabled:
+                return torch.autocast(self.device_type, enabled=False)
+            return torch.autocast(self.device_type, dtype=self.dtype, enabled=True, cache_enabled=self.cache_enabled)
+        except RuntimeError:  # a device type without autocast (e.g. "meta")
+            return contextlib.nullcontext()
 
 
 def _has_randomness(module: nn.Module) -> bool:
@@ -102,10 +107,26 @@ def _trainable(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 
 
+@dataclass(frozen=True)
+class BranchState:
+    """What the backward of one F / G branch needs to know, gathered once per forward (one module walk)."""
+
+    params: list[nn.Parameter]
+    buffers: list[torch.Tensor]
+
+    @classmethod
+    def of(cls, module: nn.Module) -> BranchState:
+        params: list[nn.Parameter] = []
+        buffers: list[torch.Tensor] = []
+        for sub in module.modules():
+            params += [p for p in sub._parameters.values() if p is not None and p.requires_grad]
+            buffers += [b for b in sub._buffers.values() if b is not None]
+        return cls(params, buffers)
+
+
 @contextlib.contextmanager
-def _buffers_kept(module: nn.Module) -> Iterator[None]:
+def _buffers_kept(buffers: list[torch.Tensor]) -> Iterator[None]:
     """Undo buffer updates (batch-norm running stats) made by a recompute: the forward already made them."""
-    buffers = [b for b in module.buffers() if b is not None]
     saved = [b.clone() for b in buffers]
     try:
         yield
@@ -160,17 +181,19 @@ class ReversibleCoupling(nn.Module):
         return y1, y2, (rng_f, rng_g)
 
     def _branch_backward(
-        self, branch: nn.Module, x: torch.Tensor, grad: torch.Tensor, rng: RngState | None
+        self, branch: nn.Module, x: torch.Tensor, grad: torch.Tensor, rng: RngState | None, state: BranchState
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor | None, ...]]:
         """Recompute branch(x) once under grad and back-propagate `grad` through it.
 
         Returns the branch output (detached), the gradient w.r.t. x and the parameter gradients.
         """
-        params = _trainable(branch)
-        with torch.enable_grad(), _buffers_kept(branch):
+        keep = _buffers_kept(state.buffers) if state.buffers else contextlib.nullcontext()
+        with torch.enable_grad(), keep:
             x = x.detach().requires_grad_(True)
             out = self._call(branch, x, rng)
-            grads = torch.autograd.grad(out, (x, *params), grad.to(out.dtype), allow_unused=True)
+            if grad.dtype != out.dtype:
+                grad = grad.to(out.dtype)
+            grads = torch.autograd.grad(out, (x, *state.params), grad, allow_unused=True)
         grad_x = grads[0] if grads[0] is not None else torch.zeros_like(x)
         return out.detach(), grad_x, grads[1:]
 
@@ -181,6 +204,7 @@ class ReversibleCoupling(nn.Module):
         dy1: torch.Tensor,
         dy2: torch.Tensor,
         rng: tuple[RngState | None, RngState | None],
+        states: tuple[BranchState, BranchState],
         param_grads: dict[int, torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Invert this coupling and back-propagate through it; parameter gradients go into `param_grads`.
@@ -189,22 +213,23 @@ class ReversibleCoupling(nn.Module):
             y1, y2: the coupling's output halves.
             dy1, dy2: gradients w.r.t. y1 and y2.
             rng: the RNG states recorded for F and G by `forward_recording`.
+            states: the `BranchState` of F and G.
             param_grads: id(parameter) -> gradient, accumulated in place.
         Returns:
             x1, x2, dx1, dx2: the reconstructed input halves and the gradients w.r.t. them.
         """
-        rng_f, rng_g = rng
-        g_out, g_grad_y1, g_param_grads = self._branch_backward(self.g, y1, dy2, rng_g)
+        (rng_f, rng_g), (state_f, state_g) = rng, states
+        g_out, g_grad_y1, g_param_grads = self._branch_backward(self.g, y1, dy2, rng_g, state_g)
         x2 = _sub(y2, g_out)
         del g_out, y2
-        dx1 = dy1 + g_grad_y1.to(dy1.dtype)
+        dx1 = _add(dy1, g_grad_y1)
         del g_grad_y1, dy1
-        f_out, f_grad_x2, f_param_grads = self._branch_backward(self.f, x2, dx1, rng_f)
+        f_out, f_grad_x2, f_param_grads = self._branch_backward(self.f, x2, dx1, rng_f, state_f)
         x1 = _sub(y1, f_out)
         del f_out, y1
-        dx2 = dy2 + f_grad_x2.to(dy2.dtype)
-        _accumulate(param_grads, _trainable(self.g), g_param_grads)
-        _accumulate(param_grads, _trainable(self.f), f_param_grads)
+        dx2 = _add(dy2, f_grad_x2)
+        _accumulate(param_grads, state_g.params, g_param_grads)
+        _accumulate(param_grads, state_f.params, f_param_grads)
         return x1, x2, dx1, dx2
 
 
@@ -236,6 +261,7 @@ class _ReversibleFunction(torch.autograd.Function):
         ctx.save_for_backward(y)
         ctx.sequence = sequence
         ctx.records = records
+        ctx.states = [(BranchState.of(block.f), BranchState.of(block.g)) for block in sequence.blocks]
         ctx.params = params
         ctx.autocast = AutocastState.capture(x.device.type)
         return y
@@ -249,12 +275,12 @@ class _ReversibleFunction(torch.autograd.Function):
         del dy
         param_grads: dict[int, torch.Tensor] = {}
         with ctx.autocast.context():
-            for block, rng in zip(reversed(ctx.sequence.blocks), reversed(ctx.records), strict=True):
-                y1, y2, dy1, dy2 = block.backward_step(y1, y2, dy1, dy2, rng, param_grads)
+            steps = zip(reversed(ctx.sequence.blocks), reversed(ctx.records), reversed(ctx.states), strict=True)
+            for block, rng, states in steps:
+                y1, y2, dy1, dy2 = block.backward_step(y1, y2, dy1, dy2, rng, states, param_grads)
         dx = torch.cat([dy1, dy2], dim=1)
         grads = tuple(param_grads.get(id(p)) for p in ctx.params)
-        ctx.records = None
-        ctx.sequence = None
+        ctx.records = ctx.states = ctx.sequence = None
         return (dx, None, *grads)
 
 

@@ -70,3 +70,14 @@ def test_module_imports_with_torch_only() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_search_probe_runs_in_a_fresh_process_with_the_same_result() -> None:
+    from engine.bench.memory import SMOKE_CONFIG, BenchOptions, measure_unet, probe_isolated
+
+    options = BenchOptions(device="cpu", config=SMOKE_CONFIG, warmup=1, iters=1, bf16=False)
+    isolated = probe_isolated("budget", "reversible", SMOKE_CONFIG, (16, 16, 16), options)
+    local = measure_unet("budget", "reversible", SMOKE_CONFIG, (16, 16, 16), options)
+    assert isolated.ok and local.ok
+    assert isolated.saved_bytes == local.saved_bytes > 0
+    assert isolated.parameters == local.parameters

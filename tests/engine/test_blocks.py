@@ -55,7 +55,7 @@ def test_block_structure_follows_the_issue() -> None:
     block = MBConv3d(8, expansion=4, kernel_size=3, se_ratio=0.25)
     assert block.expand.weight.shape == (32, 8, 1, 1, 1)
     assert block.depthwise.groups == 32 and block.depthwise.kernel_size == (3, 3, 3)
-    assert isinstance(block.se, SqueezeExcite3d) and block.se.reduce.out_channels == 2
+    assert isinstance(block.se, SqueezeExcite3d) and block.se.reduce.out_features == 2
     assert block.project.weight.shape == (8, 32, 1, 1, 1)
     assert isinstance(block.norm1, GroupNorm3d) and isinstance(block.act1, nn.SiLU)
     assert block.expand.bias is None  # followed by a norm: a bias would be redundant
@@ -125,3 +125,31 @@ def test_randomness_flag_and_eager_dropout() -> None:
     torch.manual_seed(4)
     assert torch.equal(first, dropout(torch.ones(1000)))
     assert 300 < int((first == 0).sum()) < 700
+
+
+def test_rowwise_group_norm_matches_group_norm_with_exact_gradients() -> None:
+    """The grid-parallel group norm used on CUDA for big volumes: same values and gradients (float64)."""
+    from engine.model.norm import rowwise_group_norm
+
+    torch.manual_seed(5)
+    x = (torch.randn(2, 6, 4, 3, 5, dtype=torch.float64) * 2 + 3).requires_grad_(True)
+    weight = torch.rand(6, dtype=torch.float64).add_(0.5).requires_grad_(True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    expected = nn.functional.group_norm(x, 3, weight, bias, 1e-5)
+    assert torch.allclose(rowwise_group_norm(x, weight, bias, 3, 1e-5), expected, atol=1e-10)
+    assert torch.autograd.gradcheck(lambda a, w, b: rowwise_group_norm(a, w, b, 3, 1e-5), (x, weight, bias))
+
+
+@pytest.mark.gpu
+def test_group_norm_fast_cuda_path_matches_fp32_group_norm() -> None:
+    from engine.model import norm as norm_module
+
+    torch.manual_seed(6)
+    norm = GroupNorm3d(8, 64).cuda()
+    x = torch.randn(1, 64, 64, 64, 64, device="cuda") * 2 + 1
+    assert x.numel() // 8 >= norm_module.FAST_ROW_ELEMENTS
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        y = norm(x.bfloat16())
+    assert y.dtype == torch.bfloat16 and y.grad_fn is not None and "Rowwise" in type(y.grad_fn).__name__
+    expected = nn.functional.group_norm(x.bfloat16().float(), 8, norm.weight, norm.bias, norm.eps)
+    assert ((y.float() - expected).norm() / expected.norm()) < 1e-2

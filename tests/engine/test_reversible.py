@@ -260,7 +260,8 @@ def test_cuda_dropout_replay_and_bf16_autocast() -> None:
     model = build_network(config).double().cuda().train()
     x = torch.randn(1, 4, 16, 16, 16, dtype=torch.float64, device="cuda")
     assert_same_step(run_step(model, x, "reversible"), run_step(model, x, "plain"), 1e-10)
-    model = model.float()
+    # CUDA dropout draws different masks for bf16 and fp32 tensors: compare precisions without it.
+    model = build_network(config.replace(dropout=0.0, drop_path=0.0)).cuda().train()
     fp32 = run_step(model, x.float(), "plain")
     with torch.autocast("cuda", dtype=torch.bfloat16):
         bf16 = run_step(model, x.float(), "reversible")
