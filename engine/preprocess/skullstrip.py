@@ -1,4 +1,4 @@
-"""Skull stripping: detect whether a head is already stripped, and strip it with a template brain mask if not.
+"""Skull stripping: detect whether a head is already stripped, and strip it (deepbet, else a template mask) if not.
 
 Detection (cheap, exact on BraTS-style data): a stripped volume is zero along the edges of its box (air; a brain
 cut by a small field of view reaches faces, not edges) and its nonzero voxels make up a brain-sized volume
@@ -8,12 +8,14 @@ a nonzero volume of a whole head (3-5 L).
 Stripping: the MNI152 2009c T1 template that ships with nilearn is itself skull-stripped; its nonzero region
 is the template's brain mask. An affine registration (12 parameters, Mattes MI, multi-resolution) of the
 template onto the subject's T1 carries that mask over. It is an approximate mask (a template, not the
-subject's own boundary); the measured Dice is in docs/input-and-export.md. When the optional ``deepbet``
-package is installed, ``prepare_case`` uses it instead (a CNN; measured far better in its paper).
+subject's own boundary). ``prepare_case`` uses deepbet (a CNN, a dependency of RevSeg) when it is importable
+and the template mask only as a fallback: measured on simulated heads built from the real cases, deepbet's
+Dice is 0.95-0.98 against the template's 0.71-0.75 (docs/input-and-export.md).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -177,28 +179,34 @@ def deepbet_available() -> bool:
 
 
 def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = None) -> np.ndarray:
-    """Brain mask from deepbet (``deepbet.run_bet``, CPU), run on a temporary NIfTI of ``t1``.
-
-    Not exercised in this repository's CI (deepbet is not installed there); see docs/input-and-export.md.
+    """Brain mask from deepbet (a CNN whose TorchScript weights ship in its wheel), run in memory on the CPU.
 
     Args:
         t1: the subject's T1 on ``grid``.
         grid: its grid.
         cancel: polled before the network runs.
+
+    Raises:
+        CaseError: when deepbet finds no brain (e.g. an image that holds no head).
     """
-    import tempfile
-
-    from deepbet import run_bet  # optional dependency, imported only when used
-
     check_cancel(cancel, "skull stripping")
-    with tempfile.TemporaryDirectory(prefix="revseg-deepbet-") as folder:
-        paths = [str(Path(folder) / name) for name in ("t1.nii.gz", "brain.nii.gz", "mask.nii.gz", "tiv.csv")]
-        nib.save(nib.Nifti1Image(t1.astype(np.float32), grid.affine), paths[0])
-        run_bet([paths[0]], [paths[1]], [paths[2]], [paths[3]], threshold=0.5, n_dilate=0, no_gpu=True)
-        mask = np.asarray(nib.load(paths[2]).dataobj) > 0
+    image = nib.Nifti1Image(t1.astype(np.float32), grid.affine)
+    try:
+        _, mask_image, _ = _deepbet_extractor().run(image, threshold=0.5, n_dilate=0)
+    except AssertionError as error:  # deepbet validates with assert, e.g. "Not enough foreground ..."
+        raise CaseError(f"deepbet skull stripping failed: {error}") from None
+    mask = np.asarray(mask_image.dataobj) > 0
     if mask.shape != grid.shape:
         raise CaseError(f"deepbet returned a mask of shape {mask.shape} for a volume of {grid.shape}")
     return mask
+
+
+@functools.lru_cache(maxsize=1)
+def _deepbet_extractor():  # noqa: ANN202 - deepbet is optional, so its type is not imported at module level
+    """Load deepbet's two networks once per process (about a second each)."""
+    from deepbet.bet import BrainExtraction  # imported only when used: it pulls pandas and fill_voids
+
+    return BrainExtraction(no_gpu=True)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
