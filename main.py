@@ -5,7 +5,9 @@ Subcommands:
     gui [CASE_FOLDER]      open the GUI on CASE_FOLDER
     phantoms               generate synthetic BraTS-format training / demo cases
     prepare                bring a case (NIfTI or DICOM) into the model's working space
+    segment                segment a case (or, with --batch, a dataset) into a BraTS label map
     bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
+    bench inference        sliding-window inference benchmark, ours vs MONAI (needs CUDA; --smoke on CPU)
 
 Errors are printed as one line on stderr with exit code 2; set REVSEG_DEBUG=1 for the traceback.
 """
@@ -56,10 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
         prepare.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
 
-    bench = commands.add_parser("bench", help="benchmarks (memory); `bench memory --help` lists options")
-    bench.add_argument("which", choices=["memory"], help="which benchmark")
+    _add_segment_parser(commands)
+
+    bench = commands.add_parser("bench", help="benchmarks (memory, inference); `bench memory --help` lists options")
+    bench.add_argument("which", choices=["memory", "inference"], help="which benchmark")
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark")
     return parser
+
+
+def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
+    segment = commands.add_parser("segment", help="segment a case into a BraTS label map on the native T1ce grid")
+    segment.add_argument("input", nargs="?", type=Path,
+                         help="case folder (NIfTI or DICOM); with --batch a folder of case folders")
+    segment.add_argument("-o", "--out", type=Path, required=True,
+                         help="output label map (.nii.gz; a .json sidecar goes next to it); with --batch a folder")
+    segment.add_argument("--dicom-seg", type=Path, help="also write a DICOM-SEG file here")
+    segment.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    segment.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
+    segment.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x slower)")
+    segment.add_argument("--tile", type=int, help="tile edge in voxels (default: from free GPU memory, 128 on CPU)")
+    segment.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction in [0, 1) (default 0.5)")
+    for modality in ("t1", "t1ce", "t2", "flair"):
+        segment.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
+    segment.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    segment.add_argument("--batch", action="store_true",
+                         help="INPUT is a dataset folder; write OUT/<case>.nii.gz per case, skip finished cases "
+                         "(spread over GPUs when launched by torchrun)")
 
 
 def _run_gui(case: Path | None) -> int:
@@ -103,7 +127,40 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_segment(args: argparse.Namespace) -> int:
+    from engine.segment import segment_case, segment_dataset
+
+    def report(stage: str, done: int, total: int) -> None:
+        print(f"\rsegment: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
+
+    interactive = sys.stderr.isatty()
+    options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
+               "overlap": args.overlap, "progress": report if interactive else None}
+    try:
+        if args.batch:
+            if args.input is None:
+                raise ValueError("--batch needs INPUT, a folder of case folders")
+            done = segment_dataset(args.input, args.out, **options)
+        else:
+            overrides = {m: getattr(args, m) for m in ("t1", "t1ce", "t2", "flair")}
+            result = segment_case(args.input, overrides, args.out, dicom_seg=args.dicom_seg, force=args.force, **options)
+    finally:
+        if interactive:
+            print("", file=sys.stderr)
+    if args.batch:
+        print(f"written {len(done.written)}, skipped {len(done.skipped)} (already done), failed {len(done.failed)}")
+        for name, message in done.failed.items():
+            print(f"failed {name}: {message}")
+        return 0 if not done.failed else 1
+    print(result.summary())
+    return 0
+
+
 def _run_bench(args: argparse.Namespace) -> int:
+    if args.which == "inference":
+        from engine.bench.inference import main as bench_inference
+
+        return bench_inference(args.options)
     from engine.bench.memory import main as bench_memory
 
     return bench_memory(args.options)
@@ -120,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_phantoms(args)
         if args.command == "prepare":
             return _run_prepare(args)
+        if args.command == "segment":
+            return _run_segment(args)
         if args.command == "bench":
             return _run_bench(args)
         return _run_gui(getattr(args, "case", None))

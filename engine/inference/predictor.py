@@ -1,0 +1,276 @@
+"""Predictor: run a network over a volume tile by tile and merge the weighted logits.
+
+One call of ``Predictor.predict`` plans the tiles (``tiling``), copies the padded volume to the device once
+(tiles are then views, nothing is transferred per tile), runs the tiles in batches under autocast, adds each
+prediction with the Gaussian importance map (``weights``) to the merger's buffer (``merger``), and returns the
+merged logits on the CPU. Progress is reported per tile and cancellation is checked between batches.
+
+Out of memory on the accelerator: the cache is emptied and the run is retried with half the batch, then a
+smaller tile, finally on the CPU; each step is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from itertools import combinations
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
+from engine.inference.merger import WeightedMerger
+from engine.inference.tiling import TilePlan, plan_tiles
+from engine.inference.weights import gaussian_importance_map
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_TILE = 128
+TILE_CHOICES = (160, 128, 96, 64)
+# Rough peak activation bytes per input voxel of one tile in an eval forward under autocast; a heuristic to
+# choose tile and batch from free GPU memory (to be calibrated on the GPU benchmark).
+BYTES_PER_TILE_VOXEL = 400
+MAX_AUTO_BATCH = 4
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Settings of the sliding-window predictor.
+
+    Attributes:
+        tile: tile edge in voxels; None chooses it (from free memory on CUDA, 128 elsewhere).
+        overlap: fraction of a tile shared with each neighbour, in [0, 1).
+        batch_size: tiles per forward; None chooses it (from free memory on CUDA, 1 elsewhere).
+        device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps".
+        amp: autocast on CUDA (bf16 where supported, else fp16); the CPU and MPS always run fp32.
+        tta: mirroring test-time augmentation (average over the 8 flips of the three axes).
+        accumulate: "float32", or "half" to accumulate in the autocast dtype (re-run in fp32 on overflow).
+        min_tile: smallest tile the out-of-memory fallback tries before moving to the CPU.
+    """
+
+    tile: int | None = None
+    overlap: float = 0.5
+    batch_size: int | None = None
+    device: str = "auto"
+    amp: bool = True
+    tta: bool = False
+    accumulate: str = "float32"
+    min_tile: int = 64
+
+    def __post_init__(self) -> None:
+        if self.tile is not None and self.tile < 1:
+            raise ValueError(f"tile must be a positive number of voxels, got {self.tile}")
+        if not 0.0 <= self.overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.device.split(":")[0] not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}")
+        if self.accumulate not in ("float32", "half"):
+            raise ValueError(f"accumulate must be 'float32' or 'half', got {self.accumulate!r}")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a prediction: where and how big."""
+
+    device: torch.device
+    tile: int
+    batch: int
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device for "auto" (CUDA, else MPS, else CPU) or an explicit name.
+
+    Raises:
+        ValueError: the requested accelerator is not available.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 on CUDA where supported, else fp16; None (fp32) on CPU and MPS or without AMP."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA / MPS out-of-memory errors."""
+    oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(error, (oom_type, torch.cuda.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+def round_to_multiple(value: int, multiple: int) -> int:
+    return max(multiple, int(math.ceil(value / multiple)) * multiple)
+
+
+def next_attempt(attempt: Attempt, min_tile: int, multiple: int, cpu_tile: int) -> Attempt | None:
+    """The smaller try after an out-of-memory error: half the batch, then a smaller tile, then the CPU."""
+    if attempt.batch > 1:
+        return replace(attempt, batch=attempt.batch // 2)
+    smaller = round_to_multiple(attempt.tile * 3 // 4, multiple)
+    if smaller < attempt.tile and smaller >= min_tile:
+        return replace(attempt, tile=smaller)
+    if attempt.device.type != "cpu":
+        return Attempt(torch.device("cpu"), cpu_tile, 1)
+    return None
+
+
+def memory_plan(free_bytes: int, multiple: int, tile: int | None, batch: int | None) -> tuple[int, int]:
+    """Tile and batch that fit ``free_bytes`` by the activation heuristic (the largest tile first).
+
+    Args:
+        free_bytes: free accelerator memory.
+        multiple: the network's size multiple (tiles are rounded to it).
+        tile: the user's tile, or None to choose.
+        batch: the user's batch size, or None to choose.
+    """
+    budget = 0.7 * free_bytes
+    candidates = [tile] if tile else list(TILE_CHOICES)
+    chosen = candidates[-1]
+    for candidate in candidates:
+        if candidate ** 3 * BYTES_PER_TILE_VOXEL <= budget:
+            chosen = candidate
+            break
+    chosen = round_to_multiple(chosen, multiple)
+    fitting = int(budget // max(chosen ** 3 * BYTES_PER_TILE_VOXEL, 1))
+    return chosen, batch or int(min(max(fitting, 1), MAX_AUTO_BATCH))
+
+
+def mirror_axes_sets() -> list[tuple[int, ...]]:
+    """The 8 flips of three spatial axes (dims 2, 3, 4 of an N, C, D, H, W batch), identity first."""
+    return [axes for count in range(4) for axes in combinations((2, 3, 4), count)]
+
+
+class Predictor:
+    """Sliding-window prediction with a network that maps (N, C_in, D, H, W) to (N, C_out, D, H, W) logits.
+
+    Args:
+        network: the model (moved to the chosen device, set to eval mode).
+        config: predictor settings.
+    """
+
+    def __init__(self, network: nn.Module, config: PredictorConfig = PredictorConfig()) -> None:
+        self.network, self.config = network.eval(), config
+        model_config = getattr(network, "config", None)
+        self.multiple = int(getattr(model_config, "size_multiple", 1))
+        self.device = resolve_device(config.device)
+        self.last_attempt: Attempt | None = None
+
+    def first_attempt(self) -> Attempt:
+        """Tile and batch for the chosen device (from free memory on CUDA)."""
+        cfg = self.config
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            tile, batch = memory_plan(free, self.multiple, cfg.tile, cfg.batch_size)
+            log.info("CUDA free memory %.1f GiB: tile %d, batch %d", free / 2**30, tile, batch)
+            return Attempt(self.device, tile, batch)
+        return Attempt(self.device, round_to_multiple(cfg.tile or DEFAULT_TILE, self.multiple), cfg.batch_size or 1)
+
+    def predict(self, volume: np.ndarray | torch.Tensor, progress: ProgressCallback | None = None,
+                cancel: CancelCheck | None = None) -> torch.Tensor:
+        """Merged logits (C_out, D, H, W), float32 on the CPU, of a (C_in, D, H, W) volume.
+
+        Raises:
+            OperationCancelled: ``cancel()`` returned True (checked between batches).
+        """
+        image = torch.as_tensor(np.asarray(volume, dtype=np.float32) if isinstance(volume, np.ndarray) else volume)
+        if image.dim() != 4:
+            raise ValueError(f"expected a (channels, D, H, W) volume, got shape {tuple(image.shape)}")
+        attempt = self.first_attempt()
+        while True:
+            try:
+                result = self._run(image, attempt, progress, cancel)
+                self.last_attempt = attempt
+                return result
+            except Exception as error:  # noqa: BLE001 - only out-of-memory errors are retried
+                if not is_out_of_memory(error):
+                    raise
+                self._free(attempt.device)
+                smaller = next_attempt(attempt, self.config.min_tile, self.multiple,
+                                       round_to_multiple(self.config.tile or DEFAULT_TILE, self.multiple))
+                if smaller is None:
+                    raise
+                log.warning("out of memory on %s with tile %d and batch %d; freed the cache, retrying with "
+                            "tile %d and batch %d on %s", attempt.device, attempt.tile, attempt.batch,
+                            smaller.tile, smaller.batch, smaller.device)
+                attempt = smaller
+
+    @staticmethod
+    def _free(device: torch.device) -> None:
+        import gc
+
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        elif device.type == "mps":
+            torch.mps.empty_cache()
+
+    def _run(self, image: torch.Tensor, attempt: Attempt, progress: ProgressCallback | None,
+             cancel: CancelCheck | None) -> torch.Tensor:
+        """One full pass at ``attempt``'s device, tile and batch (re-run in fp32 if a half sum overflowed)."""
+        spatial = tuple(image.shape[1:])
+        tile = tuple(min(attempt.tile, round_to_multiple(s, self.multiple)) for s in spatial)
+        plan = plan_tiles(spatial, tile, self.config.overlap)
+        amp = autocast_dtype(attempt.device, self.config.amp)
+        accumulate = amp if (self.config.accumulate == "half" and amp is not None) else torch.float32
+        merger = self._pass(image, plan, attempt, amp, accumulate, progress, cancel)
+        if merger.overflowed:
+            log.warning("half-precision accumulation overflowed; running again with float32 sums")
+            merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
+        crop = (slice(None), *(slice(0, s) for s in spatial))
+        return merger.result()[crop].cpu()
+
+    def _pass(self, image: torch.Tensor, plan: TilePlan, attempt: Attempt, amp: torch.dtype | None,
+              accumulate: torch.dtype, progress: ProgressCallback | None, cancel: CancelCheck | None) -> WeightedMerger:
+        device = attempt.device
+        self.network.to(device)
+        padded = torch.nn.functional.pad(image, [p for pad in reversed(plan.padding) for p in (0, pad)])
+        if device.type == "cuda":
+            padded = padded.pin_memory()
+        padded = padded.to(device, non_blocking=True)  # tiles are views of this one copy
+        weight = gaussian_importance_map(plan.tile, str(device), torch.float32)
+        merger: WeightedMerger | None = None
+        done = 0
+        report(progress, "infer", 0, len(plan))
+        for start in range(0, len(plan), attempt.batch):
+            check_cancel(cancel, "inference")
+            origins = plan.origins[start:start + attempt.batch]
+            batch = torch.stack([padded[(slice(None), *plan.slices(o))] for o in origins])
+            logits = self._forward(batch, device, amp)
+            if merger is None:
+                merger = WeightedMerger(logits.shape[1], plan.padded_shape, device, accumulate)
+            for origin, prediction in zip(origins, logits):
+                merger.add(prediction, plan.slices(origin), weight)
+            done += len(origins)
+            report(progress, "infer", done, len(plan))
+        assert merger is not None  # a plan has at least one tile
+        return merger
+
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor, device: torch.device, amp: torch.dtype | None) -> torch.Tensor:
+        """Logits of a batch (float32), averaged over the mirrored inputs when TTA is on."""
+        flips = mirror_axes_sets() if self.config.tta else [()]
+        total = None
+        with torch.autocast(device_type=device.type, dtype=amp, enabled=amp is not None):
+            for axes in flips:
+                flipped = batch.flip(axes) if axes else batch
+                logits = self.network(flipped).float()
+                logits = logits.flip(axes) if axes else logits
+                total = logits if total is None else total + logits
+        return total / len(flips)

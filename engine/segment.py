@@ -1,0 +1,371 @@
+"""One-click segmentation: a case in, a BraTS label map on the native T1ce grid out (plus SEG and sidecar).
+
+Stages (each timed): load the weights, prepare the case (``engine.prepare``: registration, skull strip,
+normalisation into a temporary folder), infer (``engine.inference.Predictor`` over the brain's bounding box),
+post-process (``engine.inference.postprocess``), export (``engine.export``). Exports are written under hidden
+temporary names and renamed into place at the end, so a failed or cancelled run leaves no file.
+
+Batch mode (``segment_dataset``) writes ``<out>/<case>.nii.gz`` per case folder, skips finished cases, and
+spreads cases over processes launched by torchrun (case i goes to rank i % WORLD_SIZE, on cuda:LOCAL_RANK).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.checkpoint import LoadedCheckpoint, load_model
+from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
+from engine.export import AlgorithmInfo, ExportSettings, export_segmentation
+from engine.export.atomic import check_writable, write_bytes_atomic
+from engine.inference.postprocess import (
+    PostprocessConfig,
+    count_lesions,
+    label_volumes_ml,
+    labels_from_regions,
+    labels_from_softmax,
+    postprocess,
+)
+from engine.inference.predictor import Predictor, PredictorConfig
+from engine.io.guess import ROLES
+from engine.prepare import prepare_case
+from engine.prepared import PreparedCase
+
+log = logging.getLogger(__name__)
+
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "resources" / "weights" / "revseg-demo.safetensors"
+DEMO_NOTICE = "NOT FOR CLINICAL USE (demo weights)"
+CROP_MARGIN = 8
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """What ``segment_case`` did.
+
+    Attributes:
+        case_id: the case's name.
+        files: kind -> written path ("nifti", "json", optionally "dicom-seg" and "t1ce-dicom").
+        device: the device inference finally ran on.
+        tile: tile edge used; batch: tiles per forward.
+        timings_s: stage -> seconds (load, prepare, infer, postprocess, export, total).
+        volumes_ml: NCR, ED, ET, TC, WT on the native grid.
+        lesions: connected components of the whole tumour.
+        demo: the weights are demo weights (not for clinical use).
+        et_suppressed: small-ET suppression turned the ET into necrosis.
+    """
+
+    case_id: str
+    files: dict[str, Path]
+    device: str
+    tile: int
+    batch: int
+    timings_s: dict[str, float]
+    volumes_ml: dict[str, float]
+    lesions: int
+    demo: bool
+    et_suppressed: bool = False
+    weights: str = ""
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        lines = [f"case {self.case_id}: {self.files.get('nifti')}",
+                 f"device {self.device} (tile {self.tile}, batch {self.batch}); weights {self.weights}",
+                 "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_s.items()),
+                 "volumes (mL): " + ", ".join(f"{k} {self.volumes_ml[k]:.2f}" for k in ("ET", "TC", "WT", "ED", "NCR")),
+                 f"lesions: {self.lesions}" + ("; small ET suppressed to necrosis" if self.et_suppressed else "")]
+        if self.demo:
+            lines.append(DEMO_NOTICE)
+        return "\n".join(lines)
+
+
+@dataclass
+class Segmenter:
+    """A loaded network with its predictor, reused across cases (batch mode)."""
+
+    network: torch.nn.Module
+    checkpoint: LoadedCheckpoint
+    predictor: Predictor
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    @property
+    def demo(self) -> bool:
+        """Demo weights: the training summary or the extra metadata says ``"demo": true``."""
+        meta = [self.checkpoint.training, self.checkpoint.metadata.get("extra")]
+        return any(isinstance(m, Mapping) and bool(m.get("demo")) for m in meta)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Input order of the contrasts: the checkpoint's ``normalization["channels"]``, else t1, t1ce, t2, flair."""
+        norm = self.checkpoint.normalization
+        return tuple(norm["channels"]) if isinstance(norm, Mapping) and "channels" in norm else ROLES
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """The weights file: the given one, or the bundled default.
+
+    Raises:
+        ValueError: no file given and no bundled weights, or the given file is missing.
+    """
+    if weights is None:
+        if not BUNDLED_WEIGHTS.is_file():
+            raise ValueError(f"no bundled weights exist yet ({BUNDLED_WEIGHTS.name}); pass --weights FILE "
+                             "(train one with the trainer)")
+        return BUNDLED_WEIGHTS
+    path = Path(weights)
+    if not path.is_file():
+        raise ValueError(f"weights file {path} does not exist")
+    return path
+
+
+def load_segmenter(weights: str | Path | None = None, config: PredictorConfig = PredictorConfig(),
+                   postprocess_config: PostprocessConfig = PostprocessConfig()) -> Segmenter:
+    """Load and verify the weights and build the predictor.
+
+    Args:
+        weights: checkpoint file, or None for the bundled default.
+        config: predictor settings (device, tile, overlap, TTA ...).
+        postprocess_config: post-processing thresholds.
+    """
+    path = resolve_weights(weights)
+    network, checkpoint = load_model(path, "cpu")
+    if checkpoint.config.in_channels != len(ROLES):
+        raise ValueError(f"{path.name} expects {checkpoint.config.in_channels} input channels; RevSeg segments "
+                         f"from the {len(ROLES)} contrasts {', '.join(ROLES)}")
+    return Segmenter(network, checkpoint, Predictor(network, config), postprocess_config)
+
+
+def _brain_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """Bounding box of the brain with a margin (the whole volume when the mask is empty)."""
+    if not mask.any():
+        return tuple(slice(0, s) for s in mask.shape)
+    box = []
+    for axis in range(3):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(hits[0]) - CROP_MARGIN, 0), min(int(hits[-1]) + 1 + CROP_MARGIN, mask.shape[axis])))
+    return tuple(box)
+
+
+def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,
+                  cancel: CancelCheck | None) -> np.ndarray:
+    """Working-space label map (before post-processing): predict inside the brain box, background elsewhere."""
+    box = _brain_box(prepared.brain_mask)
+    image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
+    logits = segmenter.predictor.predict(image, progress, cancel).numpy()
+    head = segmenter.checkpoint.config.head
+    cropped = labels_from_softmax(logits) if head == "softmax" else labels_from_regions(1 / (1 + np.exp(-logits)))
+    label = np.zeros(prepared.brain_mask.shape, np.uint8)
+    label[box] = cropped
+    label[~prepared.brain_mask] = 0  # nothing outside the brain
+    return label
+
+
+def sidecar_path(out_nifti: Path) -> Path:
+    """``OUT.nii.gz`` -> ``OUT.json``."""
+    name = out_nifti.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            return out_nifti.with_name(name[: -len(suffix)] + ".json")
+    return out_nifti.with_name(name + ".json")
+
+
+def _targets(out_nifti: Path, dicom_seg: Path | None, prepared_kind: str | None = None) -> dict[str, Path]:
+    targets = {"nifti": out_nifti, "json": sidecar_path(out_nifti)}
+    if dicom_seg is not None:
+        targets["dicom-seg"] = dicom_seg
+        targets["t1ce-dicom"] = dicom_seg.with_name(dicom_seg.name.removesuffix(".dcm") + "_t1ce_dicom")
+    return targets
+
+
+def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, targets: dict[str, Path],
+            staging: Path, force: bool, extra: Mapping[str, object], cancel: CancelCheck | None) -> dict[str, Path]:
+    """Export into ``staging``, add the inference record to the sidecar, then rename into ``targets``."""
+    formats = ("nifti", "json") + (("dicom-seg",) if "dicom-seg" in targets else ())
+    algorithm = AlgorithmInfo(weights_sha256=segmenter.checkpoint.sha256, weights_name=segmenter.checkpoint.path.name)
+    result = export_segmentation(prepared, label, staging, ExportSettings(formats=formats, algorithm=algorithm),
+                                 cancel=cancel)
+    moves = {kind: targets[kind] for kind in result.files}
+    sidecar = json.loads(result.files["json"].read_text(encoding="utf-8"))
+    sidecar["outputs"] = {kind: str(path) for kind, path in moves.items()}
+    sidecar["inference"] = dict(extra)
+    if segmenter.demo:
+        sidecar["disclaimer"] = f"research software; {DEMO_NOTICE}"
+    write_bytes_atomic(result.files["json"], (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"), force=True)
+    check_cancel(cancel, "export")  # the last point a run can stop: nothing is in place yet
+    for kind, source in result.files.items():
+        target = moves[kind]
+        if target.exists() and force:
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        check_writable(target, force)
+        os.replace(source, target)
+    return moves
+
+
+def segment_case(
+    input_path: str | Path | None,
+    overrides: Mapping[str, str | Path | None] | None,
+    out_nifti: str | Path,
+    *,
+    weights: str | Path | None = None,
+    dicom_seg: str | Path | None = None,
+    device: str = "auto",
+    tta: bool = False,
+    tile: int | None = None,
+    overlap: float = 0.5,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    segmenter: Segmenter | None = None,
+) -> SegmentResult:
+    """Segment one case end to end and write the label map on the native T1ce grid.
+
+    Args:
+        input_path: case folder (NIfTI or DICOM), or None when ``overrides`` names all four contrasts.
+        overrides: role -> file / series for t1, t1ce, t2, flair (win over the guesses).
+        out_nifti: output label NIfTI (``.nii.gz``); the JSON sidecar goes next to it (``.json``).
+        weights: checkpoint file; None means the bundled default weights.
+        dicom_seg: also write a DICOM-SEG here.
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        tta: mirroring test-time augmentation.
+        tile: tile edge in voxels (None: chosen from memory / 128).
+        overlap: tile overlap fraction.
+        force: overwrite existing outputs.
+        progress: ``progress(stage, done, total)``.
+        cancel: polled between steps and tiles; a cancelled run writes nothing.
+        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap.
+
+    Raises:
+        ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
+    """
+    start = time.perf_counter()
+    out_nifti = Path(out_nifti)
+    targets = _targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
+    for kind in ("nifti", "json", "dicom-seg"):
+        if kind in targets:
+            check_writable(targets[kind], force)
+    timings: dict[str, float] = {}
+    if segmenter is None:
+        config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta)
+        segmenter = load_segmenter(weights, config)
+    timings["load"] = time.perf_counter() - start
+    out_nifti.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_nifti.name}.", dir=out_nifti.parent) as temporary:
+        mark = time.perf_counter()
+        prepared = prepare_case(input_path, Path(temporary) / "prepared", overrides, progress=progress, cancel=cancel)
+        timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
+        label = _infer_labels(segmenter, prepared, progress, cancel)
+        timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
+        processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess)
+        timings["postprocess"], mark = time.perf_counter() - mark, time.perf_counter()
+        check_cancel(cancel, "export")
+        attempt = segmenter.predictor.last_attempt
+        record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
+                  "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
+                  "et_suppressed": processed.et_suppressed, "removed_components": processed.removed_components,
+                  "working_volumes_ml": processed.volumes_ml, "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+        files = _export(segmenter, prepared, processed.label, targets, Path(temporary) / "export", force, record, cancel)
+        native = nib_label(files["nifti"])
+        timings["export"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - start
+    report(progress, "done", 1, 1)
+    voxel_ml = prepared.space.native.voxel_volume_ml
+    return SegmentResult(prepared.case_id, files, str(attempt.device), attempt.tile, attempt.batch,
+                         {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
+                         count_lesions(native), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name)
+
+
+def nib_label(path: Path) -> np.ndarray:
+    """The written label map, read back (the summary's volumes are those of the file on disk)."""
+    import nibabel as nib
+
+    return np.asarray(nib.load(str(path)).dataobj).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """What ``segment_dataset`` did on this rank: written, skipped (already done) and failed cases."""
+
+    written: list[Path]
+    skipped: list[Path]
+    failed: dict[str, str]
+
+
+def distributed_rank() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment variables (0, 1, 0 without them)."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def dataset_cases(dataset_dir: Path) -> list[Path]:
+    """Case folders of a dataset (visible sub-folders, sorted by name).
+
+    Raises:
+        ValueError: the folder does not exist or holds no case folder.
+    """
+    if not dataset_dir.is_dir():
+        raise ValueError(f"dataset folder {dataset_dir} does not exist")
+    cases = sorted(p for p in dataset_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not cases:
+        raise ValueError(f"{dataset_dir} holds no case folders (expected one sub-folder per case)")
+    return cases
+
+
+def segment_dataset(
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    weights: str | Path | None = None,
+    device: str = "auto",
+    tta: bool = False,
+    tile: int | None = None,
+    overlap: float = 0.5,
+    rank: int | None = None,
+    world_size: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> DatasetResult:
+    """Segment every case folder of a dataset into ``<out_dir>/<case>.nii.gz`` (resumable).
+
+    Args:
+        dataset_dir: folder of case folders.
+        out_dir: output folder (created).
+        weights, device, tta, tile, overlap: as in ``segment_case``.
+        rank, world_size: this process's share (case i goes to rank i % world_size); default from torchrun's
+            RANK / WORLD_SIZE; with several ranks and device "auto"/"cuda", each uses cuda:LOCAL_RANK.
+        progress: ``progress("case", done, total)`` per case of this rank.
+        cancel: polled between cases and inside each.
+    """
+    env_rank, env_world, local_rank = distributed_rank()
+    rank, world_size = env_rank if rank is None else rank, env_world if world_size is None else world_size
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+    if world_size > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{local_rank}"
+    out_dir = Path(out_dir)
+    mine = [case for index, case in enumerate(dataset_cases(Path(dataset_dir))) if index % world_size == rank]
+    written, skipped, failed = [], [], {}
+    segmenter: Segmenter | None = None
+    for done, case in enumerate(mine):
+        check_cancel(cancel, "batch")
+        report(progress, "case", done, len(mine))
+        target = out_dir / f"{case.name}.nii.gz"
+        if target.exists():
+            skipped.append(target)
+            continue
+        segmenter = segmenter or load_segmenter(weights, PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta))
+        try:
+            segment_case(case, None, target, cancel=cancel, segmenter=segmenter)
+            written.append(target)
+        except ValueError as error:  # a bad case must not stop the batch
+            log.error("case %s failed: %s", case.name, error)
+            failed[case.name] = str(error)
+    report(progress, "case", len(mine), len(mine))
+    return DatasetResult(written, skipped, failed)

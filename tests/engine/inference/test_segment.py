@@ -1,0 +1,90 @@
+"""segment_case / segment_dataset end to end on a small synthetic case with a tiny random-init network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from engine.errors import OperationCancelled, OutputExistsError
+from engine.segment import BUNDLED_WEIGHTS, segment_case, segment_dataset
+from tests.engine.inference.helpers import small_case, tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("weights") / "tiny.safetensors", demo=True)
+
+
+def test_segment_case_writes_label_on_the_t1ce_grid(tmp_path: Path, weights: Path) -> None:
+    case = small_case(tmp_path / "case")
+    stages = []
+    result = segment_case(case, None, tmp_path / "out" / "seg.nii.gz", weights=weights, device="cpu", tile=32,
+                          progress=lambda s, d, t: stages.append(s))
+    t1ce, seg = nib.load(str(case / "P7_t1ce.nii.gz")), nib.load(str(result.files["nifti"]))
+    assert seg.shape == t1ce.shape and np.allclose(seg.affine, t1ce.affine, atol=1e-5)
+    label = np.asarray(seg.dataobj)
+    assert set(np.unique(label)) <= {0, 1, 2, 4}
+    sidecar = json.loads((tmp_path / "out" / "seg.json").read_text())
+    assert "NOT FOR CLINICAL USE" in sidecar["disclaimer"] and "NOT FOR CLINICAL USE" in result.summary()
+    voxel_ml = float(np.prod(t1ce.header.get_zooms()[:3])) / 1000
+    assert result.volumes_ml["WT"] == pytest.approx(np.count_nonzero(label) * voxel_ml, abs=1e-3)
+    assert result.volumes_ml["ET"] == pytest.approx(np.count_nonzero(label == 4) * voxel_ml, abs=1e-3)
+    assert sidecar["outputs"]["nifti"] == str(tmp_path / "out" / "seg.nii.gz")
+    assert sidecar["inference"]["device"] == "cpu" and sidecar["model"]["weights_file"] == "tiny.safetensors"
+    assert {"load", "prepare", "infer", "postprocess", "export", "total"} <= set(result.timings_s)
+    assert "infer" in stages and "resample" in stages
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["seg.json", "seg.nii.gz"]
+
+
+@pytest.mark.parametrize("stop_at", ["resample", "infer"])
+def test_cancelled_run_writes_nothing(tmp_path: Path, weights: Path, stop_at: str) -> None:
+    case, seen = small_case(tmp_path / "case"), []
+    with pytest.raises(OperationCancelled):
+        segment_case(case, None, tmp_path / "out" / "seg.nii.gz", weights=weights, device="cpu", tile=16,
+                     progress=lambda s, d, t: seen.append(s), cancel=lambda: stop_at in seen)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_existing_output_is_kept_without_force(tmp_path: Path, weights: Path) -> None:
+    case, out = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz"
+    out.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        segment_case(case, None, out, weights=weights, device="cpu")
+    assert out.read_bytes() == b"keep me"
+    segment_case(case, None, out, weights=weights, device="cpu", force=True)
+    assert nib.load(str(out)).shape == (40, 44, 36)
+
+
+def test_missing_bundled_weights_say_what_to_do(tmp_path: Path) -> None:
+    if BUNDLED_WEIGHTS.is_file():
+        pytest.skip("bundled weights exist")
+    with pytest.raises(ValueError, match="no bundled weights exist yet.*--weights FILE"):
+        segment_case(small_case(tmp_path / "case"), None, tmp_path / "seg.nii.gz", device="cpu")
+
+
+def test_batch_mode_is_resumable_and_split_by_rank(tmp_path: Path, weights: Path) -> None:
+    for name in ("A1", "B2", "C3"):
+        small_case(tmp_path / "data" / name, case_id=name)
+    out = tmp_path / "out"
+    rank0 = segment_dataset(tmp_path / "data", out, weights=weights, device="cpu", rank=0, world_size=2)
+    assert [p.name for p in rank0.written] == ["A1.nii.gz", "C3.nii.gz"] and not rank0.failed
+    stamp = (out / "A1.nii.gz").stat().st_mtime_ns
+    everything = segment_dataset(tmp_path / "data", out, weights=weights, device="cpu")
+    assert [p.name for p in everything.written] == ["B2.nii.gz"]
+    assert [p.name for p in everything.skipped] == ["A1.nii.gz", "C3.nii.gz"]
+    assert (out / "A1.nii.gz").stat().st_mtime_ns == stamp
+
+
+def test_batch_rank_comes_from_torchrun_environment(tmp_path: Path, weights: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("A1", "B2"):
+        small_case(tmp_path / "data" / name, case_id=name)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    result = segment_dataset(tmp_path / "data", tmp_path / "out", weights=weights, device="cpu")
+    assert [p.name for p in result.written] == ["B2.nii.gz"]

@@ -1,0 +1,67 @@
+"""`main.py segment`: exit codes, written output, the summary, overwrite protection, batch mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import pytest
+
+import main
+from tests.engine.inference.helpers import small_case, tiny_checkpoint
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("weights") / "tiny.safetensors", demo=True)
+
+
+def test_segment_writes_output_and_prints_summary(tmp_path: Path, weights: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    case, out = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz"
+    code, stdout, _ = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights),
+                               "--device", "cpu", "--tile", "32", "--overlap", "0.25")
+    assert code == 0 and nib.load(str(out)).shape == (40, 44, 36)
+    assert "device cpu" in stdout and "volumes (mL): ET" in stdout and "lesions:" in stdout
+    assert "NOT FOR CLINICAL USE" in stdout and "infer" in stdout
+    before = out.read_bytes()
+    code, _, err = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights), "--device", "cpu")
+    assert code == 2 and "already exists" in err and "--force" in err and out.read_bytes() == before
+    code, _, _ = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                          "--force")
+    assert code == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["MISSING"], "is not a folder"),
+    (["CASE", "--weights", "nope.safetensors"], "weights file nope.safetensors does not exist"),
+    (["CASE", "--overlap", "1.5"], "overlap must be in [0, 1)"),
+    (["CASE", "--device", "tpu"], "device must be one of"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
+                                         args: list[str], message: str) -> None:
+    case = small_case(tmp_path / "case")
+    args = [str(case) if a == "CASE" else str(tmp_path / a) if a == "MISSING" else a for a in args]
+    if "--weights" not in args:
+        args += ["--weights", str(weights)]
+    code, _, err = run_main(capsys, "segment", *args, "-o", str(tmp_path / "out" / "seg.nii.gz"))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("revseg: error:") and message in lines[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_batch_mode_skips_finished_cases(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("A1", "B2"):
+        small_case(tmp_path / "data" / name, case_id=name)
+    args = ["segment", "--batch", str(tmp_path / "data"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+            "--device", "cpu"]
+    code, stdout, _ = run_main(capsys, *args)
+    assert code == 0 and "written 2, skipped 0" in stdout
+    code, stdout, _ = run_main(capsys, *args)
+    assert code == 0 and "written 0, skipped 2" in stdout
