@@ -1,0 +1,183 @@
+"""Inference benchmark: our sliding-window predictor against MONAI's ``sliding_window_inference``.
+
+One 240x240x155 volume (4 channels, random values: the network's cost does not depend on them) at the
+default settings (128^3 tiles, overlap 0.5, Gaussian weights, 4 tiles a batch, bf16 autocast on CUDA), with
+the default network (random init). Reports the network time of both, their agreement (fp32: max abs
+probability difference and label Dice), peak GPU memory, and with ``--case`` the end-to-end time of
+``segment_case`` (load, prepare, infer, post-process, write). ``--smoke`` runs a tiny network on a small volume
+on the CPU (for the test suite). MONAI is needed only here; without it its rows are skipped with a note.
+
+Run: ``python main.py bench inference [--smoke] [--case DIR] [--out DIR]``; the table is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.inference.predictor import Predictor, PredictorConfig, autocast_dtype, resolve_device
+from engine.model import UNetConfig, build_network
+
+SMOKE_MODEL = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(1, 1), decoder_blocks=(1,),
+                         expansion=2, norm_groups=4, head_width=8)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="revseg bench inference", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny network, small volume, CPU")
+    parser.add_argument("--device", default=None, help="default: cuda (cpu with --smoke)")
+    parser.add_argument("--shape", type=int, nargs=3, default=None, help="volume shape (default 240 240 155)")
+    parser.add_argument("--tile", type=int, default=None, help="tile edge (default 128; 32 with --smoke)")
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--batch", type=int, default=None, help="tiles per forward (default 4; 2 with --smoke)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5; 1 with --smoke)")
+    parser.add_argument("--case", type=Path, default=None, help="case folder for the end-to-end time")
+    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for bench_inference.json")
+    return parser
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(run: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> tuple[torch.Tensor, float, int | None]:
+    """Median seconds of ``repeats`` runs after one warm-up, the last result, and peak GPU bytes."""
+    result = run()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return result, statistics.median(times), peak
+
+
+def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float, batch: int,
+                 amp: torch.dtype | None, device: torch.device) -> Callable[[], torch.Tensor] | None:
+    """MONAI's sliding window with the same tile, overlap, Gaussian weights and batch; None without MONAI."""
+    try:
+        from monai.inferers import sliding_window_inference
+    except ImportError:
+        return None
+    image = image[None].to(device)
+
+    @torch.inference_mode()
+    def run() -> torch.Tensor:
+        with torch.autocast(device_type=device.type, dtype=amp, enabled=amp is not None):
+            logits = sliding_window_inference(image, (tile,) * 3, batch, network, overlap=overlap, mode="gaussian",
+                                              sigma_scale=0.125, padding_mode="constant")
+        return logits[0].float().cpu()
+    return run
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+
+
+def agreement(ours: torch.Tensor, theirs: torch.Tensor) -> dict[str, float]:
+    """Max abs sigmoid-probability difference and mean Dice of the thresholded regions."""
+    p, q = torch.sigmoid(ours).numpy(), torch.sigmoid(theirs).numpy()
+    dices = [dice(p[c] > 0.5, q[c] > 0.5) for c in range(p.shape[0])]
+    return {"max_abs_prob_diff": float(np.abs(p - q).max()), "label_dice": float(np.mean(dices))}
+
+
+def end_to_end(case: Path, network_config: UNetConfig, device: str, tile: int, overlap: float) -> dict[str, float]:
+    """``segment_case`` timings on a case with random-init default weights (written to a temporary file)."""
+    from engine.checkpoint import save_checkpoint
+    from engine.segment import segment_case
+
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "random.safetensors"
+        save_checkpoint(weights, build_network(network_config), network_config, training={"demo": True})
+        result = segment_case(case, None, Path(folder) / "seg.nii.gz", weights=weights, device=device, tile=tile,
+                              overlap=overlap)
+    return result.timings_s
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    """Time ours and MONAI's (AMP), check agreement (fp32), optionally time a case end to end."""
+    smoke = args.smoke
+    device = resolve_device(args.device or ("cpu" if smoke else "cuda"))
+    shape = tuple(args.shape or ((40, 44, 36) if smoke else (240, 240, 155)))
+    tile, batch = args.tile or (32 if smoke else 128), args.batch or (2 if smoke else 4)
+    repeats = args.repeats or (1 if smoke else 5)
+    model_config = SMOKE_MODEL if smoke else UNetConfig()
+    torch.manual_seed(0)
+    network = build_network(model_config).eval().to(device)
+    image = torch.randn((model_config.in_channels, *shape))
+    amp = autocast_dtype(device, True)
+    results: dict[str, object] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                                  "shape": list(shape), "tile": tile, "overlap": args.overlap, "batch": batch,
+                                  "amp": str(amp).replace("torch.", "") if amp else "float32", "rows": []}
+    for precise in (False, True) if amp is not None else (True,):
+        config = PredictorConfig(tile=tile, overlap=args.overlap, batch_size=batch, device=str(device), amp=not precise)
+        predictor = Predictor(network, config)
+        ours, seconds, peak = timed(lambda: predictor.predict(image), device, 1 if precise else repeats)
+        row = {"impl": "revseg", "precision": "float32" if precise else results["amp"], "seconds": seconds, "peak_bytes": peak}
+        results["rows"].append(row)  # type: ignore[union-attr]
+        monai = monai_runner(network, image, tile, args.overlap, batch, None if precise else amp, device)
+        if monai is None:
+            results["monai_note"] = "MONAI is not installed: its rows are skipped (pip install monai for the benchmark)"
+            continue
+        theirs, seconds, peak = timed(monai, device, 1 if precise else repeats)
+        results["rows"].append({"impl": "monai", "precision": row["precision"], "seconds": seconds, "peak_bytes": peak})  # type: ignore[union-attr]
+        if precise:
+            results["agreement_fp32"] = agreement(ours, theirs)
+    if args.case is not None:
+        results["end_to_end_s"] = end_to_end(args.case, model_config, str(device), tile, args.overlap)
+    return results
+
+
+def table(results: dict[str, object]) -> str:
+    """Markdown table of the runs."""
+    lines = [f"Inference benchmark on {results['device']}: volume {results['shape']}, tile {results['tile']}, "
+             f"overlap {results['overlap']}, batch {results['batch']}", "",
+             "| implementation | precision | network time (s) | peak GPU memory (GiB) |", "|---|---|---|---|"]
+    for row in results["rows"]:  # type: ignore[union-attr]
+        peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**30:.2f}"
+        lines.append(f"| {row['impl']} | {row['precision']} | {row['seconds']:.3f} | {peak} |")
+    if "agreement_fp32" in results:
+        agree = results["agreement_fp32"]
+        lines.append(f"\nagreement (fp32): max |p - p_monai| = {agree['max_abs_prob_diff']:.2e}, "  # type: ignore[index]
+                     f"label Dice {agree['label_dice']:.5f}")  # type: ignore[index]
+    if "monai_note" in results:
+        lines.append(f"\n{results['monai_note']}")
+    if "end_to_end_s" in results:
+        lines.append("\nend to end (s): " + ", ".join(f"{k} {v:.2f}" for k, v in results["end_to_end_s"].items()))  # type: ignore[union-attr]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (``python main.py bench inference ...``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.overlap < 1:
+        parser.error(f"--overlap must be in [0, 1), got {args.overlap}")
+    if not args.smoke and (args.device or "cuda").startswith("cuda") and not torch.cuda.is_available():
+        sys.stderr.write("bench inference: CUDA is not available; use --smoke (or --device cpu) for a CPU run\n")
+        return 2
+    results = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_inference.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    sys.stderr.write(f"results written to {args.out}/bench_inference.json\n")
+    sys.stdout.write(table(results))  # the table comes last
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
