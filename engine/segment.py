@@ -257,7 +257,28 @@ def segment_case(
         config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta)
         segmenter = load_segmenter(weights, config)
     timings["load"] = time.perf_counter() - start
-    out_nifti.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parent(out_nifti.parent)
+    try:
+        return _segment_prepared(input_path, overrides, out_nifti, targets, segmenter, timings, start, force,
+                                 progress, cancel)
+    except BaseException:
+        if created is not None and not any(created.iterdir()):
+            created.rmdir()  # a failed run leaves no trace, not even an empty folder
+        raise
+
+
+def _make_parent(folder: Path) -> Path | None:
+    """Create ``folder`` (and parents); return the top-most folder created, or None."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None,
+                      out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
+                      start: float, force: bool, progress: ProgressCallback | None,
+                      cancel: CancelCheck | None) -> SegmentResult:
+    """The stages after loading: prepare, infer, post-process, export (into a hidden temporary folder)."""
     with tempfile.TemporaryDirectory(prefix=f".{out_nifti.name}.", dir=out_nifti.parent) as temporary:
         mark = time.perf_counter()
         prepared = prepare_case(input_path, Path(temporary) / "prepared", overrides, progress=progress, cancel=cancel)
@@ -269,6 +290,7 @@ def segment_case(
         check_cancel(cancel, "export")
         attempt = segmenter.predictor.last_attempt
         record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
+                  "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
                   "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
                   "et_suppressed": processed.et_suppressed, "removed_components": processed.removed_components,
                   "working_volumes_ml": processed.volumes_ml, "timings_s": {k: round(v, 3) for k, v in timings.items()}}

@@ -171,6 +171,7 @@ class Predictor:
         self.multiple = int(getattr(model_config, "size_multiple", 1))
         self.device = resolve_device(config.device)
         self.last_attempt: Attempt | None = None
+        self.last_tiles = 0  # tiles of the last successful prediction
 
     def first_attempt(self) -> Attempt:
         """Tile and batch for the chosen device (from free memory on CUDA)."""
@@ -233,6 +234,7 @@ class Predictor:
         if merger.overflowed:
             log.warning("half-precision accumulation overflowed; running again with float32 sums")
             merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
+        self.last_tiles = len(plan)
         crop = (slice(None), *(slice(0, s) for s in spatial))
         return merger.result()[crop].cpu()
 
