@@ -62,10 +62,20 @@ def _official_scores(pred_path: Path, ref_path: Path, spacing: tuple[float, ...]
         official = brats_evaluation.evaluate_single_exam(str(pred_path), str(ref_path), "case", evaluator)
         assert "error" not in official, official
         return official
-    # evaluate_single_exam ignores the files' voxel size (BraTS data is 1 mm isotropic), so anisotropic grids
-    # go through the same evaluator with panoptica's explicit voxelspacing argument.
-    results = evaluator.evaluate(str(pred_path), str(ref_path), voxelspacing=spacing)
-    return {name: result.to_dict(True) for name, result in results.items()}
+    # evaluate_single_exam ignores the files' voxel size (BraTS data is 1 mm isotropic; panoptica 2.1.7's global
+    # metrics also stayed in voxel units when given voxelspacing), so anisotropic grids are compared with the
+    # metric functions the evaluator calls, given the spacing explicitly.
+    from panoptica.metrics.dice import _compute_dice_coefficient
+    from panoptica.metrics.hausdorff_distance import _compute_hausdorff_distance95
+
+    prediction = np.asarray(nib.load(pred_path).dataobj)
+    reference = np.asarray(nib.load(ref_path).dataobj)
+    scores = {}
+    for name, labels in {"et": (3,), "tc": (1, 3), "wt": (1, 2, 3)}.items():
+        pred_mask, ref_mask = np.isin(prediction, labels), np.isin(reference, labels)
+        scores[name] = {"global_bin_dsc": _compute_dice_coefficient(ref_mask, pred_mask),
+                        "global_bin_hd95": _compute_hausdorff_distance95(ref_mask, pred_mask, voxelspacing=spacing)}
+    return scores
 
 
 @pytest.mark.parametrize("spacing", [None, (0.9, 1.2, 2.5)])
