@@ -89,3 +89,16 @@ def test_batch_rank_comes_from_torchrun_environment(tmp_path: Path, weights: Pat
     monkeypatch.setenv("LOCAL_RANK", "1")
     result = segment_dataset(tmp_path / "data", tmp_path / "out", weights=weights, device="cpu")
     assert [p.name for p in result.written] == ["B2.nii.gz"]
+
+
+def test_dicom_seg_is_written_next_to_the_nifti(tmp_path: Path, weights: Path) -> None:
+    import pydicom
+
+    case = small_case(tmp_path / "case")
+    result = segment_case(case, None, tmp_path / "out" / "seg.nii.gz", weights=weights, device="cpu",
+                          dicom_seg=tmp_path / "out" / "seg.dcm")
+    seg = pydicom.dcmread(result.files["dicom-seg"])
+    assert seg.Modality == "SEG" and result.files["dicom-seg"] == tmp_path / "out" / "seg.dcm"
+    assert result.files["t1ce-dicom"].is_dir()  # NIfTI input: the T1ce is written as a DICOM series for the SEG
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["seg.dcm", "seg.json", "seg.nii.gz",
+                                                                     "seg_t1ce_dicom"]
