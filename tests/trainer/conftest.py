@@ -1,0 +1,47 @@
+"""Fixtures of the trainer tests: tiny phantom cases (48^3 at 2 mm) written as BraTS folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from trainer.phantoms import PhantomConfig, generate_phantom
+
+TINY_EDGE = 48
+TINY_SEEDS = (11, 12)
+
+
+def tiny_phantom_arrays(seed: int, edge: int = TINY_EDGE) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A phantom cropped to a (2 * edge)^3 box around its tumour, then downsampled 2x (2 mm voxels)."""
+    phantom = generate_phantom(seed, PhantomConfig(p_low_grade=0.0))  # every tiny case has all three regions
+    centre = np.round(np.argwhere(phantom.label > 0).mean(axis=0)).astype(int)
+    box = []
+    for axis, size in enumerate(phantom.label.shape):
+        start = int(np.clip(centre[axis] - edge, 0, size - 2 * edge))
+        box.append(slice(start, start + 2 * edge, 2))
+    label = phantom.label[tuple(box)].astype(np.uint8)
+    images = {name: np.ascontiguousarray(data[tuple(box)], dtype=np.float32) for name, data in phantom.images.items()}
+    return images, label
+
+
+def write_tiny_case(root: Path, case_id: str, images: dict[str, np.ndarray], label: np.ndarray) -> Path:
+    folder = root / case_id
+    folder.mkdir(parents=True)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    for name, data in images.items():
+        nib.save(nib.Nifti1Image(data, affine), folder / f"{case_id}_{name}.nii.gz")
+    nib.save(nib.Nifti1Image(label, affine), folder / f"{case_id}_seg.nii.gz")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny phantom cases in BraTS 2020 layout (named Phantom-*, so the trainer marks weights as demo)."""
+    root = tmp_path_factory.mktemp("tiny_phantoms")
+    for seed in TINY_SEEDS:
+        images, label = tiny_phantom_arrays(seed)
+        write_tiny_case(root, f"Phantom-tiny-{seed}", images, label)
+    return root

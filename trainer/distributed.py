@@ -1,0 +1,92 @@
+"""torchrun / DDP plumbing: the same command runs on the CPU, one GPU, several GPUs or several nodes.
+
+torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them the run is a single
+process and no process group is created. NCCL is used on CUDA, gloo on the CPU. Only rank 0 writes files
+(checkpoints, logs); metrics are averaged over ranks with all-reduce.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands: rank, world size, local rank and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return dist.is_available() and dist.is_initialized()
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" -> this process's GPU when CUDA is there, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but PyTorch sees no CUDA GPU; use device=cpu")
+    return torch.device(name if ":" in name else f"cuda:{local_rank}")
+
+
+def init_distributed(device_name: str = "auto") -> DistributedContext:
+    """Join the torchrun process group when launched by torchrun; otherwise a single-process context."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return DistributedContext(device=resolve_device(device_name))
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+    log.info("process %d of %d on %s", rank, world, device)
+    return DistributedContext(rank, world, local_rank, device)
+
+
+def wrap_model(model: nn.Module, context: DistributedContext) -> nn.Module:
+    """DistributedDataParallel around ``model`` in a process group, the model itself otherwise."""
+    if not context.is_distributed:
+        return model
+    device_ids = [context.device.index] if context.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def all_reduce_mean(values: dict[str, float], context: DistributedContext) -> dict[str, float]:
+    """Average each value over ranks (the identity in a single process)."""
+    if not context.is_distributed or not values:
+        return dict(values)
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+                          device=context.device if context.device.type == "cuda" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    tensor /= context.world_size
+    return dict(zip(keys, tensor.tolist(), strict=True))
+
+
+def barrier(context: DistributedContext) -> None:
+    if context.is_distributed:
+        dist.barrier()
+
+
+def shutdown(context: DistributedContext) -> None:
+    if context.is_distributed:
+        dist.destroy_process_group()

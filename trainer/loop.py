@@ -1,0 +1,270 @@
+"""The training loop: a small hook-based trainer in the spirit of nnU-Net's.
+
+Hooks, in call order: `on_train_start` (data, cache, split, model, optimiser, resume), then per epoch
+`train_epoch` -> `train_step` per batch, `on_epoch_end` (validation every ``val_every`` epochs, checkpoints,
+resume state, logs), and `on_train_end` (final summary). Subclass and override a hook to change one part.
+
+Files under the run folder (rank 0 writes): ``cache/`` (unless given), ``split.json``, ``config.json``,
+``checkpoint_last.safetensors``, ``checkpoint_best.safetensors`` (engine format, loadable by the app),
+``trainer_state.pt`` (exact resume), ``tensorboard/`` (when TensorBoard is installed), ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from engine.checkpoint import DEFAULT_LABELS, save_checkpoint
+from engine.model import build_network
+from trainer.augment import AugmentConfig
+from trainer.config import TrainConfig
+from trainer.data import CHANNELS, build_cache, cached_cases, load_or_write_split
+from trainer.distributed import DistributedContext, all_reduce_mean, barrier, init_distributed, wrap_model
+from trainer.losses import RegionLoss
+from trainer.optim import (WeightEMA, autocast_context, build_optimizer, clip_gradients, learning_rate,
+                           set_learning_rate)
+from trainer.sampling import PatchDataset, ResumableBatchSampler, pad_collate
+from trainer.state import (STATE_NAME, VALIDATION_METHOD, hardware_summary, load_state, means_from_sums,
+                           restore_rng_states, rng_states, save_state, validate_cases)
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Train a RevSeg U-Net on a folder of BraTS-style cases.
+
+    Args:
+        config: the recipe.
+        data_dir: folder with one folder per case.
+        out_dir: run folder (created).
+        resume: continue from ``out_dir/trainer_state.pt``.
+        context: distributed context (default: from the torchrun environment).
+        cache_dir: preprocessing cache (default ``out_dir/cache``).
+    """
+
+    def __init__(self, config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, resume: bool = False,
+                 context: DistributedContext | None = None, cache_dir: str | Path | None = None) -> None:
+        self.config, self.data_dir, self.out_dir = config, Path(data_dir), Path(out_dir)
+        self.resume = resume
+        self.context = context or init_distributed(config.device)
+        self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir / "cache"
+        self.step, self.best_dice = 0, -1.0
+        self.history: dict[str, Any] = {"step_loss": {}, "epochs": []}
+        self.writer: Any = None
+        self.started = time.monotonic()
+        self.elapsed_before = 0.0
+
+    # ----------------------------------------------------------------- setup
+    def on_train_start(self) -> None:
+        cfg, ctx = self.config, self.context
+        if ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            build_cache(self.data_dir, self.cache_dir)
+            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        barrier(ctx)
+        cases = {c.case_id: c for c in cached_cases(self.cache_dir)}
+        split_args = {"val_fraction": cfg.val_fraction, "folds": cfg.folds, "fold": cfg.fold, "seed": cfg.split_seed}
+        if ctx.is_main:
+            load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
+        barrier(ctx)
+        split = load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
+        self.train_cases = [cases[c] for c in split["train"]]
+        self.val_cases = [cases[c] for c in split["val"]]
+        self.val_on_train = not self.val_cases  # val_fraction = 0 (overfit / smoke runs): score the train cases
+        if self.val_on_train:
+            self.val_cases = list(self.train_cases)
+        self.demo = cfg.demo if cfg.demo is not None else all(c.phantom for c in cases.values())
+        torch.manual_seed(cfg.seed)
+        self.unet_config = cfg.unet_config()
+        self.network = build_network(self.unet_config).to(ctx.device)
+        self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.optimizer = build_optimizer(self.network, cfg)
+        self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay)
+        self.steps_per_epoch = max(1, cfg.patches_per_epoch // (cfg.batch_size * ctx.world_size))
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if self.resume:
+            self._load_resume_state()
+        self.model = wrap_model(self.network, ctx)
+        augmentation = AugmentConfig(cfg.p_rotate_scale, cfg.rotation_deg, cfg.scale_range, cfg.p_intensity,
+                                     cfg.p_gamma, cfg.p_noise, cfg.p_blur, cfg.p_lowres) if cfg.augment else None
+        self.dataset = PatchDataset(self.train_cases, cfg.patch_size, cfg.foreground_fraction, cfg.seed, augmentation)
+        self._open_tensorboard()
+        log.info("training on %d cases, validating on %d, %d steps of %d patches per process",
+                 len(self.train_cases), len(self.val_cases), self.total_steps, cfg.batch_size)
+
+    def _load_resume_state(self) -> None:
+        state = load_state(self.out_dir / STATE_NAME)
+        if state["config"] != self.config.to_dict():
+            log.warning("resuming with a config that differs from the saved one; the run is no longer exact")
+        self.network.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.best_dice = int(state["step"]), float(state["best_dice"])
+        self.history = state["history"]
+        self.elapsed_before = float(state["elapsed_s"])
+        restore_rng_states(state["rng"])
+        log.info("resumed at step %d (epoch %d)", self.step, self.step // self.steps_per_epoch)
+
+    def _open_tensorboard(self) -> None:
+        if not self.context.is_main:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard comes with the train extra; training works without it
+            log.info("tensorboard not installed: no TensorBoard logs")
+            return
+        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=self.step or None)
+
+    # ----------------------------------------------------------------- training
+    def train_step(self, image: torch.Tensor, label: torch.Tensor) -> float:
+        """One optimiser step; returns the loss averaged over ranks' batches (this rank's value)."""
+        device = self.context.device
+        image, label = image.to(device, non_blocking=True), label.to(device, non_blocking=True)
+        set_learning_rate(self.optimizer, learning_rate(self.step, self.total_steps, self.config))
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast_context(device, self.config.amp):
+            outputs = self.model(image)
+        loss = self.loss(outputs, label)
+        loss.backward()
+        clip_gradients(self.network, self.config.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.network)
+        return float(loss.detach())
+
+    def _loader(self, start: int, end: int) -> DataLoader:
+        sampler = ResumableBatchSampler(start, end, self.config.batch_size, self.context.rank,
+                                        self.context.world_size)
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
+                          collate_fn=pad_collate, pin_memory=self.context.device.type == "cuda")
+
+    def train_epoch(self, epoch: int, stop_at_step: int | None = None) -> list[float]:
+        end = (epoch + 1) * self.steps_per_epoch
+        if stop_at_step is not None:
+            end = min(end, stop_at_step)
+        losses = []
+        self.model.train()
+        for image, label in self._loader(self.step, end):
+            loss = self.train_step(image, label)
+            self.history["step_loss"][str(self.step)] = loss
+            losses.append(loss)
+            self.step += 1
+            self._progress(epoch, loss)
+            if self.config.state_every_steps and self.step % self.config.state_every_steps == 0:
+                self.save_state()
+        return losses
+
+    def _progress(self, epoch: int, loss: float) -> None:
+        if not self.context.is_main:
+            return
+        elapsed = time.monotonic() - self.started
+        done_here = max(1, self.step - self._first_step)
+        eta = elapsed / done_here * (self.total_steps - self.step)
+        sys.stderr.write(f"\repoch {epoch + 1}/{self.config.epochs} step {self.step}/{self.total_steps} "
+                         f"loss {loss:.4f} elapsed {elapsed:.0f}s ETA {eta:.0f}s ")
+        sys.stderr.flush()
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, self.step)
+            self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+
+    # ----------------------------------------------------------------- epoch end
+    def validate(self) -> dict[str, float]:
+        """Mean Dice / HD95 per region over the validation cases (sharded over ranks, reduced)."""
+        ctx = self.context
+        model = self.ema.model if self.ema is not None else self.network
+        mine = self.val_cases[ctx.rank::ctx.world_size]
+        sums = validate_cases(model, mine, ctx.device, tile=self.config.val_tile, overlap=self.config.val_overlap,
+                              amp=self.config.amp)
+        self.network.to(ctx.device)  # the predictor may have fallen back to the CPU on out-of-memory
+        return means_from_sums(all_reduce_mean(sums, ctx))
+
+    def on_epoch_end(self, epoch: int, losses: list[float]) -> None:
+        cfg = self.config
+        mean_loss = all_reduce_mean({"loss": sum(losses) / max(1, len(losses))}, self.context)["loss"]
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": self.step, "train_loss": mean_loss}
+        if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
+            record["val"] = self.validate()
+        self.history["epochs"].append(record)
+        if not self.context.is_main:
+            return
+        sys.stderr.write("\n")
+        log.info("epoch %d: loss %.4f %s", epoch + 1, mean_loss, _format_val(record.get("val")))
+        if self.writer is not None:
+            self.writer.add_scalar("train/epoch_loss", mean_loss, self.step)
+            for key, value in (record.get("val") or {}).items():
+                self.writer.add_scalar(f"val/{key}", value, self.step)
+        self.save_checkpoint("last")
+        if "val" in record and record["val"]["dice_mean"] > self.best_dice:
+            self.best_dice = record["val"]["dice_mean"]
+            self.save_checkpoint("best")
+        self.save_state()
+
+    def training_summary(self) -> dict[str, Any]:
+        validated = [e for e in self.history["epochs"] if "val" in e]
+        return {
+            "demo": self.demo,
+            "data": {"folder": str(self.data_dir.resolve()), "train_cases": [c.case_id for c in self.train_cases],
+                     "val_cases": [c.case_id for c in self.val_cases], "phantoms": self.demo,
+                     "validated_on_training_cases": self.val_on_train},
+            "epochs": len(self.history["epochs"]), "steps": self.step, "config": self.config.to_dict(),
+            "metrics": validated[-1]["val"] if validated else None, "best_dice_mean": self.best_dice,
+            "validation": VALIDATION_METHOD, "hardware": hardware_summary(self.context.device,
+                                                                           self.context.world_size),
+            "time_s": round(self.elapsed_before + time.monotonic() - self.started, 1),
+        }
+
+    def save_checkpoint(self, which: str) -> Path:
+        path = self.out_dir / f"checkpoint_{which}.safetensors"
+        model = self.ema.model if self.ema is not None else self.network
+        extra = {"demo": self.demo, "notice": "NOT FOR CLINICAL USE" if self.demo else None, "kind": which}
+        save_checkpoint(path, model, self.unet_config, labels=DEFAULT_LABELS,
+                        normalization={"method": "zscore-in-brain-mask", "channels": list(CHANNELS)},
+                        training=self.training_summary(), extra=extra)
+        return path
+
+    def save_state(self) -> None:
+        if not self.context.is_main:
+            return
+        save_state(self.out_dir / STATE_NAME, {
+            "config": self.config.to_dict(), "model": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+            "step": self.step, "best_dice": self.best_dice, "history": self.history, "rng": rng_states(),
+            "elapsed_s": self.elapsed_before + time.monotonic() - self.started,
+        })
+
+    def on_train_end(self) -> dict[str, Any]:
+        summary = self.training_summary()
+        if self.context.is_main:
+            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            if self.writer is not None:
+                self.writer.close()
+            log.info("done: %d steps in %.0f s, best mean Dice %.4f", self.step, summary["time_s"], self.best_dice)
+        return summary
+
+    # ----------------------------------------------------------------- driver
+    def run(self, stop_at_step: int | None = None) -> dict[str, Any]:
+        """Train to the end (or stop after ``stop_at_step`` steps, as a kill would; for tests)."""
+        self.on_train_start()
+        self._first_step = self.step
+        for epoch in range(self.step // self.steps_per_epoch, self.config.epochs):
+            losses = self.train_epoch(epoch, stop_at_step)
+            if stop_at_step is not None and self.step >= stop_at_step and self.step % self.steps_per_epoch:
+                return self.training_summary()  # stopped mid-epoch: only the resume state exists
+            self.on_epoch_end(epoch, losses)
+            if stop_at_step is not None and self.step >= stop_at_step:
+                return self.training_summary()
+        return self.on_train_end()
+
+
+def _format_val(val: dict[str, float] | None) -> str:
+    if not val:
+        return ""
+    return " ".join(f"{k} {v:.3f}" for k, v in val.items() if k.startswith(("dice", "hd95")))

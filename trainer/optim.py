@@ -1,0 +1,93 @@
+"""Optimisers, learning-rate schedules, autocast choice and the EMA of weights.
+
+The schedule is a pure function of the step (`learning_rate`), so resuming needs only the step number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+
+import torch
+from torch import nn
+
+from trainer.config import TrainConfig
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (default), RMSProp (EfficientNet's choice) or SGD with Nesterov momentum."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay,
+                                   momentum=min(config.momentum, 0.9), alpha=0.9, eps=1e-3)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum,
+                           nesterov=True)
+
+
+def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
+    """Learning rate at optimiser ``step``: linear warmup, then poly (exponent 0.9), cosine or constant."""
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    span = max(1, total_steps - config.warmup_steps)
+    progress = min(1.0, max(0.0, (step - config.warmup_steps) / span))
+    if config.schedule == "poly":
+        return config.lr * (1.0 - progress) ** 0.9
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.lr
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def autocast_context(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when enabled (no gradient scaler needed for bf16); fp32 elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def clip_gradients(model: nn.Module, max_norm: float) -> float:
+    """Clip the global gradient norm (0 disables); returns the norm before clipping (nan when disabled)."""
+    if max_norm <= 0:
+        return float("nan")
+    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+
+
+class WeightEMA:
+    """Exponential moving average of a model's parameters and buffers (kept in fp32 on the model's device).
+
+    Args:
+        model: the bare network (not the DDP wrapper).
+        decay: e.g. 0.999; the effective decay ramps up as min(decay, (1 + n) / (10 + n)).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        source = model.state_dict()
+        for name, value in self.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(decay).add_(source[name].detach(), alpha=1 - decay)
+            else:
+                value.copy_(source[name])
+
+    def state_dict(self) -> dict:
+        return {"updates": self.updates, "weights": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state["updates"])
+        self.model.load_state_dict(state["weights"])
