@@ -127,8 +127,8 @@ def resolve_weights(weights: str | Path | None) -> Path:
     return path
 
 
-def load_segmenter(weights: str | Path | None = None, config: PredictorConfig = PredictorConfig(),
-                   postprocess_config: PostprocessConfig = PostprocessConfig()) -> Segmenter:
+def load_segmenter(weights: str | Path | None = None, config: PredictorConfig | None = None,
+                   postprocess_config: PostprocessConfig | None = None) -> Segmenter:
     """Load and verify the weights and build the predictor.
 
     Args:
@@ -141,7 +141,8 @@ def load_segmenter(weights: str | Path | None = None, config: PredictorConfig = 
     if checkpoint.config.in_channels != len(ROLES):
         raise ValueError(f"{path.name} expects {checkpoint.config.in_channels} input channels; RevSeg segments "
                          f"from the {len(ROLES)} contrasts {', '.join(ROLES)}")
-    return Segmenter(network, checkpoint, Predictor(network, config), postprocess_config)
+    return Segmenter(network, checkpoint, Predictor(network, config or PredictorConfig()),
+                     postprocess_config or PostprocessConfig())
 
 
 def _brain_box(mask: np.ndarray) -> tuple[slice, ...]:

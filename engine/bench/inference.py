@@ -84,6 +84,10 @@ def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overl
     return run
 
 
+def predictor_call(predictor: Predictor, image: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: predictor.predict(image)
+
+
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     total = a.sum() + b.sum()
     return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     for precise in (False, True) if amp is not None else (True,):
         config = PredictorConfig(tile=tile, overlap=args.overlap, batch_size=batch, device=str(device), amp=not precise)
         predictor = Predictor(network, config)
-        ours, seconds, peak = timed(lambda: predictor.predict(image), device, 1 if precise else repeats)
+        ours, seconds, peak = timed(predictor_call(predictor, image), device, 1 if precise else repeats)
         row = {"impl": "revseg", "precision": "float32" if precise else results["amp"], "seconds": seconds, "peak_bytes": peak}
         results["rows"].append(row)  # type: ignore[union-attr]
         monai = monai_runner(network, image, tile, args.overlap, batch, None if precise else amp, device)

@@ -7,7 +7,12 @@ The pieces are separate and small (as in MONAI's ``sliding_window_inference`` sp
 from __future__ import annotations
 
 from engine.inference.merger import WeightedMerger
-from engine.inference.postprocess import PostprocessConfig, Segmentation, labels_from_regions, labels_from_softmax
+from engine.inference.postprocess import (
+    PostprocessConfig,
+    Segmentation,
+    labels_from_regions,
+    labels_from_softmax,
+)
 from engine.inference.predictor import Predictor, PredictorConfig, resolve_device
 from engine.inference.tiling import TilePlan, plan_tiles
 from engine.inference.weights import gaussian_importance_map

@@ -257,7 +257,7 @@ class Predictor:
             logits = self._forward(batch, device, amp)
             if merger is None:
                 merger = WeightedMerger(logits.shape[1], plan.padded_shape, device, accumulate)
-            for origin, prediction in zip(origins, logits):
+            for origin, prediction in zip(origins, logits, strict=True):
                 merger.add(prediction, plan.slices(origin), weight)
             done += len(origins)
             report(progress, "infer", done, len(plan))

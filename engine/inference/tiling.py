@@ -32,11 +32,11 @@ class TilePlan:
 
     @property
     def padding(self) -> Shape3:
-        return tuple(p - s for p, s in zip(self.padded_shape, self.shape))  # type: ignore[return-value]
+        return tuple(p - s for p, s in zip(self.padded_shape, self.shape, strict=True))  # type: ignore[return-value]
 
     def slices(self, origin: Shape3) -> tuple[slice, slice, slice]:
         """The spatial slices of the tile starting at ``origin``."""
-        return tuple(slice(o, o + t) for o, t in zip(origin, self.tile))  # type: ignore[return-value]
+        return tuple(slice(o, o + t) for o, t in zip(origin, self.tile, strict=True))  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self.origins)
@@ -79,6 +79,6 @@ def plan_tiles(shape: tuple[int, ...], tile: int | tuple[int, ...], overlap: flo
     shape3, tile3 = _as_shape(shape, "shape"), _as_shape(tile, "tile")
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-    padded = tuple(max(s, t) for s, t in zip(shape3, tile3))
-    starts = [axis_starts(s, t, overlap) for s, t in zip(padded, tile3)]
+    padded = tuple(max(s, t) for s, t in zip(shape3, tile3, strict=True))
+    starts = [axis_starts(s, t, overlap) for s, t in zip(padded, tile3, strict=True)]
     return TilePlan(shape3, padded, tile3, tuple(product(*starts)))  # type: ignore[arg-type]

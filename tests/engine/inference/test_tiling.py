@@ -23,12 +23,12 @@ overlaps = st.sampled_from([0.0, 0.25, 0.5, 0.6, 0.9])
 def test_tiles_cover_every_voxel_exactly_as_weighted(shape: tuple[int, int, int], tile: tuple[int, int, int],
                                                      overlap: float) -> None:
     plan = plan_tiles(shape, tile, overlap)
-    assert all(p >= s and p >= t for p, s, t in zip(plan.padded_shape, shape, tile))
+    assert all(p >= s and p >= t for p, s, t in zip(plan.padded_shape, shape, tile, strict=True))
     weight = gaussian_importance_map(plan.tile)
     expected = np.zeros(plan.padded_shape, np.float64)
     merger = WeightedMerger(1, plan.padded_shape)
     for origin in plan.origins:
-        assert all(0 <= o and o + t <= p for o, t, p in zip(origin, plan.tile, plan.padded_shape))
+        assert all(0 <= o and o + t <= p for o, t, p in zip(origin, plan.tile, plan.padded_shape, strict=True))
         expected[plan.slices(origin)] += weight.numpy()
         merger.add(torch.ones((1, *plan.tile)), plan.slices(origin), weight)
     np.testing.assert_allclose(merger.weights.numpy(), expected, rtol=1e-5)
