@@ -161,12 +161,12 @@ class Predictor:
     """Sliding-window prediction with a network that maps (N, C_in, D, H, W) to (N, C_out, D, H, W) logits.
 
     Args:
-        network: the model (moved to the chosen device, set to eval mode).
+        network: the model (moved to the chosen device; run in eval mode, its previous mode restored after).
         config: predictor settings.
     """
 
     def __init__(self, network: nn.Module, config: PredictorConfig = PredictorConfig()) -> None:
-        self.network, self.config = network.eval(), config
+        self.network, self.config = network, config
         model_config = getattr(network, "config", None)
         self.multiple = int(getattr(model_config, "size_multiple", 1))
         self.device = resolve_device(config.device)
@@ -230,10 +230,15 @@ class Predictor:
         plan = plan_tiles(spatial, tile, self.config.overlap)
         amp = autocast_dtype(attempt.device, self.config.amp)
         accumulate = amp if (self.config.accumulate == "half" and amp is not None) else torch.float32
-        merger = self._pass(image, plan, attempt, amp, accumulate, progress, cancel)
-        if merger.overflowed:
-            log.warning("half-precision accumulation overflowed; running again with float32 sums")
-            merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
+        was_training = self.network.training
+        self.network.eval()  # a trainer validating mid-training gets its mode back
+        try:
+            merger = self._pass(image, plan, attempt, amp, accumulate, progress, cancel)
+            if merger.overflowed:
+                log.warning("half-precision accumulation overflowed; running again with float32 sums")
+                merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
+        finally:
+            self.network.train(was_training)
         self.last_tiles = len(plan)
         crop = (slice(None), *(slice(0, s) for s in spatial))
         return merger.result()[crop].cpu()

@@ -95,3 +95,10 @@ def test_devices_and_precision_on_this_machine() -> None:
             resolve_device("cuda")
     with pytest.raises(ValueError):
         PredictorConfig(device="tpu")
+
+
+def test_network_mode_is_restored_after_prediction() -> None:
+    network = Counting()
+    network.train()
+    Predictor(network, PredictorConfig(tile=8, device="cpu")).predict(np.zeros((1, 8, 8, 8), np.float32))
+    assert network.training and network.calls
