@@ -1,0 +1,34 @@
+"""CUDA-only checks of the predictor (skipped without a GPU): AMP stitching, memory-based plan, CPU agreement."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from engine.inference.predictor import Predictor, PredictorConfig
+from engine.model import build_network
+from tests.engine.inference.helpers import TINY
+
+pytestmark = pytest.mark.gpu
+
+
+def test_cuda_prediction_matches_the_cpu_in_fp32() -> None:
+    torch.manual_seed(0)
+    network = build_network(TINY)
+    volume = np.random.default_rng(0).normal(size=(4, 40, 44, 36)).astype(np.float32)
+    config = PredictorConfig(tile=32, overlap=0.5, batch_size=2, amp=False)
+    cpu = Predictor(network, replace(config, device="cpu")).predict(volume)
+    gpu = Predictor(network, replace(config, device="cuda")).predict(volume)
+    assert torch.allclose(torch.sigmoid(cpu), torch.sigmoid(gpu), atol=1e-3)
+
+
+def test_auto_plan_on_cuda_uses_free_memory_and_amp_runs() -> None:
+    torch.manual_seed(0)
+    predictor = Predictor(build_network(TINY), PredictorConfig(device="cuda"))
+    attempt = predictor.first_attempt()
+    assert attempt.device.type == "cuda" and attempt.tile in (64, 96, 128, 160) and attempt.batch >= 1
+    out = predictor.predict(np.zeros((4, 64, 64, 64), np.float32))
+    assert out.shape == (3, 64, 64, 64) and torch.isfinite(out).all()
