@@ -65,3 +65,14 @@ def test_batch_mode_skips_finished_cases(tmp_path: Path, weights: Path, capsys: 
     assert code == 0 and "written 2, skipped 0" in stdout
     code, stdout, _ = run_main(capsys, *args)
     assert code == 0 and "written 0, skipped 2" in stdout
+
+
+def test_progress_line_on_a_terminal(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, stdout, err = run_main(capsys, "segment", str(small_case(tmp_path / "case")), "-o",
+                                 str(tmp_path / "seg.nii.gz"), "--weights", str(weights), "--device", "cpu")
+    assert code == 0 and "\rsegment: infer 1/1" in err and "\rsegment: done 1/1" in err
+    assert "segment:" not in stdout
