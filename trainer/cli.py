@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(_config_path(args.config), args.overrides)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
     from trainer.loop import Trainer  # torch-heavy import after the cheap argument checks
 
@@ -59,16 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(config, args.data, args.out, resume=args.resume, cache_dir=args.cache)
         summary = trainer.run()
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
     finally:
         if trainer is not None:
             shutdown(trainer.context)
     if trainer.context.is_main:
         metrics = summary.get("metrics") or {}
-        print(f"trained {summary['steps']} steps in {summary['time_s']} s; "
+        print(f"trained {summary['steps']} steps in {summary['time_s']} s; "  # noqa: T201 - CLI output
               + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith("dice")))
-        print(f"checkpoints: {args.out / 'checkpoint_best.safetensors'}, {args.out / 'checkpoint_last.safetensors'}")
+        print(f"checkpoints: {args.out / 'checkpoint_best.safetensors'}, {args.out / 'checkpoint_last.safetensors'}")  # noqa: T201 - CLI output
     return 0
 
 

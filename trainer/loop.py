@@ -28,11 +28,26 @@ from trainer.config import TrainConfig
 from trainer.data import CHANNELS, build_cache, cached_cases, load_or_write_split
 from trainer.distributed import DistributedContext, all_reduce_mean, barrier, init_distributed, wrap_model
 from trainer.losses import RegionLoss
-from trainer.optim import (WeightEMA, autocast_context, build_optimizer, clip_gradients, learning_rate,
-                           set_learning_rate)
+from trainer.optim import (
+    WeightEMA,
+    autocast_context,
+    build_optimizer,
+    clip_gradients,
+    learning_rate,
+    set_learning_rate,
+)
 from trainer.sampling import PatchDataset, ResumableBatchSampler, pad_collate
-from trainer.state import (STATE_NAME, VALIDATION_METHOD, hardware_summary, load_state, means_from_sums,
-                           restore_rng_states, rng_states, save_state, validate_cases)
+from trainer.state import (
+    STATE_NAME,
+    VALIDATION_METHOD,
+    hardware_summary,
+    load_state,
+    means_from_sums,
+    restore_rng_states,
+    rng_states,
+    save_state,
+    validate_cases,
+)
 
 log = logging.getLogger(__name__)
 
