@@ -202,7 +202,8 @@ def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, tar
         sidecar["disclaimer"] = f"research software; {DEMO_NOTICE}"
     write_bytes_atomic(result.files["json"], (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"), force=True)
     check_cancel(cancel, "export")  # the last point a run can stop: nothing is in place yet
-    for kind, source in result.files.items():
+    # the NIfTI goes last: batch mode treats an existing NIfTI as a finished case
+    for kind, source in sorted(result.files.items(), key=lambda item: item[0] == "nifti"):
         target = moves[kind]
         if target.exists() and force:
             shutil.rmtree(target) if target.is_dir() else target.unlink()
