@@ -7,6 +7,7 @@ process and no process group is created. NCCL is used on CUDA, gloo on the CPU. 
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ def init_distributed(device_name: str = "auto") -> DistributedContext:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+        # Rank 0 builds the preprocessing cache while the others wait at a barrier: allow hours, not minutes.
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(hours=3))
     log.info("process %d of %d on %s", rank, world, device)
     return DistributedContext(rank, world, local_rank, device)
 

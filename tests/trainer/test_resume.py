@@ -48,3 +48,16 @@ def test_resume_without_state_is_refused(tiny_phantom_dir: Path, tmp_path: Path)
     config = load_config(TINY_CPU, ["epochs=1"])
     with pytest.raises(ValueError, match="trainer_state.pt"):
         Trainer(config, tiny_phantom_dir, tmp_path / "run", resume=True).run()
+
+
+def test_worker_processes_do_not_change_the_patches(tiny_phantom_dir: Path, tmp_path: Path) -> None:
+    overrides = ["patches_per_epoch=6", "epochs=1", "augment=true", "p_noise=1.0", "p_rotate_scale=1.0"]
+    runs = []
+    for workers in (0, 2):
+        config = load_config(TINY_CPU, [*overrides, f"num_workers={workers}"])
+        trainer = Trainer(config, tiny_phantom_dir, tmp_path / f"w{workers}", cache_dir=tmp_path / "cache")
+        trainer.run()
+        runs.append(trainer.history["step_loss"])
+    assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 3
+    for step, loss in runs[0].items():
+        assert runs[1][step] == pytest.approx(loss, abs=1e-6)
