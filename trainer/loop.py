@@ -140,7 +140,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- training
     def train_step(self, image: torch.Tensor, label: torch.Tensor) -> float:
-        """One optimiser step; returns the loss averaged over ranks' batches (this rank's value)."""
+        """One optimiser step; returns the loss averaged over the ranks."""
         device = self.context.device
         image, label = image.to(device, non_blocking=True), label.to(device, non_blocking=True)
         set_learning_rate(self.optimizer, learning_rate(self.step, self.total_steps, self.config))
@@ -153,7 +153,8 @@ class Trainer:
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update(self.network)
-        return float(loss.detach())
+        # The history keeps the mean over ranks, comparable with one process running the whole global batch.
+        return all_reduce_mean({"loss": float(loss.detach())}, self.context)["loss"]
 
     def _loader(self, start: int, end: int) -> DataLoader:
         sampler = ResumableBatchSampler(start, end, self.config.batch_size, self.context.rank,
@@ -203,6 +204,10 @@ class Trainer:
 
     def on_epoch_end(self, epoch: int, losses: list[float]) -> None:
         cfg = self.config
+        # From the history, so an epoch interrupted and resumed still averages all of its steps.
+        first = epoch * self.steps_per_epoch
+        losses = [self.history["step_loss"][str(s)] for s in range(first, self.step)
+                  if str(s) in self.history["step_loss"]] or losses
         mean_loss = all_reduce_mean({"loss": sum(losses) / max(1, len(losses))}, self.context)["loss"]
         record: dict[str, Any] = {"epoch": epoch + 1, "step": self.step, "train_loss": mean_loss}
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:

@@ -36,6 +36,8 @@ def test_resumed_run_matches_uninterrupted_run(tiny_phantom_dir: Path, tmp_path:
     for step in range(stop_at, 8):
         assert resumed.history["step_loss"][str(step)] == pytest.approx(full.history["step_loss"][str(step)],
                                                                         abs=1e-6, rel=0)
+    assert resumed.history["epochs"][-1]["train_loss"] == pytest.approx(full.history["epochs"][-1]["train_loss"],
+                                                                        abs=1e-6)  # whole epoch, both halves
     for name, value in full.network.state_dict().items():
         torch.testing.assert_close(resumed.network.state_dict()[name], value, rtol=0, atol=1e-6)
     last_full = load_checkpoint(tmp_path / "full" / "checkpoint_last.safetensors")
