@@ -6,6 +6,7 @@ Subcommands:
     phantoms               generate synthetic BraTS-format training / demo cases
     prepare                bring a case (NIfTI or DICOM) into the model's working space
     segment                segment a case (or, with --batch, a dataset) into a BraTS label map
+    train                  train a model: train --data DIR --out RUN [--config FILE] [key=value ...]
     bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
     bench inference        sliding-window inference benchmark, ours vs MONAI (needs CUDA; --smoke on CPU)
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
 
     _add_segment_parser(commands)
+
+    train = commands.add_parser("train", help="train a model (trainer; `train --help` lists options)", add_help=False)
+    train.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the trainer")
 
     bench = commands.add_parser("bench", help="benchmarks (memory, inference); `bench memory --help` lists options")
     bench.add_argument("which", choices=["memory", "inference"], help="which benchmark")
@@ -156,6 +160,12 @@ def _run_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_train(args: argparse.Namespace) -> int:
+    from trainer.cli import main as train_main
+
+    return train_main(args.options)
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     if args.which == "inference":
         from engine.bench.inference import main as bench_inference
@@ -167,7 +177,13 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # The trainer parses its own options (argparse's REMAINDER does not take a leading "--option").
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.options = unknown + args.options
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -179,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_prepare(args)
         if args.command == "segment":
             return _run_segment(args)
+        if args.command == "train":
+            return _run_train(args)
         if args.command == "bench":
             return _run_bench(args)
         return _run_gui(getattr(args, "case", None))

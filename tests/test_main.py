@@ -53,3 +53,17 @@ def test_bad_phantom_count_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr.startswith("revseg: error:")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_train_options_reach_the_trainer(tmp_path: Path) -> None:
+    help_result = run_cli("train", "--help")
+    assert help_result.returncode == 0 and "--data" in help_result.stdout
+    result = run_cli("train", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "absent" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_options_of_other_commands_are_refused(tmp_path: Path) -> None:
+    result = run_cli("phantoms", "--out", str(tmp_path), "--bogus")
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
