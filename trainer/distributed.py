@@ -91,5 +91,8 @@ def barrier(context: DistributedContext) -> None:
 
 
 def shutdown(context: DistributedContext) -> None:
+    """Leave the process group together: ranks that tore it down while rank 0 still wrote files hung at exit
+    now and then (seen with gloo under torchrun on the CPU)."""
     if context.is_distributed:
+        dist.barrier()
         dist.destroy_process_group()
