@@ -25,7 +25,7 @@ from engine.checkpoint import DEFAULT_LABELS, save_checkpoint
 from engine.model import build_network
 from trainer.augment import AugmentConfig
 from trainer.config import TrainConfig
-from trainer.data import CHANNELS, build_cache, cached_cases, load_or_write_split
+from trainer.data import CHANNELS, build_cache, cached_cases, discover_cases, load_or_write_split
 from trainer.distributed import DistributedContext, all_reduce_mean, barrier, init_distributed, wrap_model
 from trainer.losses import RegionLoss
 from trainer.optim import (
@@ -80,6 +80,7 @@ class Trainer:
     def on_train_start(self) -> None:
         cfg, ctx = self.config, self.context
         if ctx.is_main:
+            discover_cases(self.data_dir)  # bad --data fails here, before the run folder is created
             self.out_dir.mkdir(parents=True, exist_ok=True)
             build_cache(self.data_dir, self.cache_dir)
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
