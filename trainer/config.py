@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.model import UNetConfig
+from trainer.augment import AugmentConfig  # one source for the augmentation defaults
 
 OPTIMIZERS = ("adamw", "rmsprop", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
@@ -65,14 +66,14 @@ class TrainConfig:
     epochs: int = 100
     foreground_fraction: float = 1 / 3
     augment: bool = True
-    p_rotate_scale: float = 0.2
-    rotation_deg: float = 30.0
-    scale_range: tuple[float, float] = (0.85, 1.25)
-    p_intensity: float = 0.15
-    p_gamma: float = 0.3
-    p_noise: float = 0.1
-    p_blur: float = 0.1
-    p_lowres: float = 0.1
+    p_rotate_scale: float = AugmentConfig.p_rotate_scale
+    rotation_deg: float = AugmentConfig.rotation_deg
+    scale_range: tuple[float, float] = AugmentConfig.scale_range
+    p_intensity: float = AugmentConfig.p_intensity
+    p_gamma: float = AugmentConfig.p_gamma
+    p_noise: float = AugmentConfig.p_noise
+    p_blur: float = AugmentConfig.p_blur
+    p_lowres: float = AugmentConfig.p_lowres
     val_fraction: float = 0.2
     folds: int = 1
     fold: int = 0
