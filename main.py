@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 EXIT_USAGE = 2
+# engine.case.MODALITIES, spelled out so that `--help` does not import the engine's I/O stack.
+MODALITIES = ("t1", "t1ce", "t2", "flair")
 NOT_FOR_CLINICAL_USE = "RevSeg is research software; demo weights are NOT FOR CLINICAL USE."
 
 
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("input", nargs="?", type=Path,
                          help="NIfTI case folder or DICOM folder (optional when all four modalities are given)")
     prepare.add_argument("--out", type=Path, required=True, help="output folder (a BraTS-format case + provenance)")
-    for modality in ("t1", "t1ce", "t2", "flair"):
+    for modality in MODALITIES:
         prepare.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
 
@@ -82,7 +84,7 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x slower)")
     segment.add_argument("--tile", type=int, help="tile edge in voxels (default: from free GPU memory, 128 on CPU)")
     segment.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction in [0, 1) (default 0.5)")
-    for modality in ("t1", "t1ce", "t2", "flair"):
+    for modality in MODALITIES:
         segment.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     segment.add_argument("--force", action="store_true", help="overwrite existing outputs")
     segment.add_argument("--batch", action="store_true",
@@ -120,7 +122,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
     def report(stage: str, done: int, total: int) -> None:
         print(f"\rprepare: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
 
-    overrides = {m: getattr(args, m) for m in ("t1", "t1ce", "t2", "flair")}
+    overrides = {m: getattr(args, m) for m in MODALITIES}
     interactive = sys.stderr.isatty()
     try:
         prepared = prepare_case(args.input, args.out, overrides, force=args.force, progress=report if interactive else None)
@@ -146,7 +148,7 @@ def _run_segment(args: argparse.Namespace) -> int:
                 raise ValueError("--batch needs INPUT, a folder of case folders")
             done = segment_dataset(args.input, args.out, **options)
         else:
-            overrides = {m: getattr(args, m) for m in ("t1", "t1ce", "t2", "flair")}
+            overrides = {m: getattr(args, m) for m in MODALITIES}
             result = segment_case(args.input, overrides, args.out, dicom_seg=args.dicom_seg, force=args.force, **options)
     finally:
         if interactive:

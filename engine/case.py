@@ -21,12 +21,13 @@ import nibabel as nib
 import numpy as np
 
 from engine.errors import CaseError
+from engine.io.guess import ROLES
 from engine.io.nifti_input import finite_float32, read_nifti_image
 from engine.labels import to_brats2020
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("t1", "t1ce", "t2", "flair")
+MODALITIES = ROLES  # the four contrasts, in display order
 SEGMENTATION = "seg"
 
 # Last name token (after splitting on "_", "-" and ".") -> modality. Order of MODALITIES is display order.

@@ -67,3 +67,10 @@ def test_train_options_reach_the_trainer(tmp_path: Path) -> None:
 def test_unknown_options_of_other_commands_are_refused(tmp_path: Path) -> None:
     result = run_cli("phantoms", "--out", str(tmp_path), "--bogus")
     assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_cli_modality_options_match_the_engine() -> None:
+    import main
+    from engine.case import MODALITIES
+
+    assert main.MODALITIES == MODALITIES

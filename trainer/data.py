@@ -28,7 +28,7 @@ from engine.preprocess.skullstrip import nonzero_brain_mask
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("t1", "t1ce", "t2", "flair")
+CHANNELS = MODALITIES  # network input channels, in this order
 CACHE_VERSION = 1
 INDEX_NAME = "index.json"
 
