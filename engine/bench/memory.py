@@ -37,6 +37,7 @@ from torch import nn
 
 from engine.bench.memory_report import GIB, Case, write_results
 from engine.model import UNetConfig, build_network, count_parameters, model_cost
+from engine.oom import is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +76,6 @@ class BenchOptions:
 
 
 # ------------------------------------------------------------------------------------------ measuring
-def _is_oom(error: BaseException) -> bool:
-    if isinstance(error, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "CUDNN_STATUS_ALLOC_FAILED" in text)
-
-
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Region BCE + soft Dice in float32, as a BraTS trainer would use."""
     logits = logits.float()
@@ -183,7 +177,7 @@ def measure(
         case.parameters = count_parameters(model)
         case.peak_bytes, case.saved_bytes, case.step_ms = _train_steps(model, case.spatial, options)
     except Exception as error:  # noqa: BLE001 - every failure becomes a row of the report
-        case.status = "OOM" if _is_oom(error) else f"error: {type(error).__name__}: {str(error)[:160]}"
+        case.status = "OOM" if is_out_of_memory(error) else f"error: {type(error).__name__}: {str(error)[:160]}"
     finally:
         model = None  # drop the references (the traceback is gone after the except block)
         _release(options.device)

@@ -24,6 +24,7 @@ from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
 from engine.inference.merger import WeightedMerger
 from engine.inference.tiling import TilePlan, plan_tiles
 from engine.inference.weights import gaussian_importance_map
+from engine.oom import is_out_of_memory
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,6 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for CUDA / MPS out-of-memory errors."""
-    oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    return isinstance(error, (oom_type, torch.cuda.OutOfMemoryError)) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
 
 
 def round_to_multiple(value: int, multiple: int) -> int:

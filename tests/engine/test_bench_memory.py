@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.bench.memory import Case, _is_oom, largest_fitting, main
+from engine.bench.memory import Case, largest_fitting, main
+from engine.oom import is_out_of_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,9 +49,9 @@ def test_binary_search_finds_the_largest_fitting_candidate() -> None:
 
 
 def test_out_of_memory_errors_are_recognised() -> None:
-    assert _is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
-    assert _is_oom(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
-    assert not _is_oom(RuntimeError("shape mismatch"))
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert is_out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
 def test_without_cuda_the_full_run_refuses_and_bad_options_are_usage_errors(tmp_path: Path) -> None:
