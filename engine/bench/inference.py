@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from engine.inference.predictor import Predictor, PredictorConfig, autocast_dtype, resolve_device
+from engine.metrics import dice
 from engine.model import UNetConfig, build_network
 
 SMOKE_MODEL = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(1, 1), decoder_blocks=(1,),
@@ -86,11 +87,6 @@ def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overl
 
 def predictor_call(predictor: Predictor, image: torch.Tensor) -> Callable[[], torch.Tensor]:
     return lambda: predictor.predict(image)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
 
 
 def agreement(ours: torch.Tensor, theirs: torch.Tensor) -> dict[str, float]:

@@ -207,9 +207,3 @@ def _deepbet_extractor():  # noqa: ANN202 - deepbet is optional, so its type is 
     from deepbet.bet import BrainExtraction  # imported only when used: it pulls pandas and fill_voids
 
     return BrainExtraction(no_gpu=True)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean masks (1.0 when both are empty)."""
-    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total

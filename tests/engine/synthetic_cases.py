@@ -117,8 +117,3 @@ def _shuffle_names(files: list[Path]) -> None:
         path.rename(temp)
     for index, temp in zip(order, temporary, strict=True):
         temp.rename(temp.with_name(f"IM{index:04d}"))
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total

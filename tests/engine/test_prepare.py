@@ -20,12 +20,12 @@ from engine.errors import (
     OperationCancelled,
     OutputExistsError,
 )
+from engine.metrics import dice
 from engine.prepare import prepare_case
 from engine.prepared import load_prepared
 from tests.engine.synthetic_cases import (
     DICOM_SERIES,
     LPS_AXES,
-    dice,
     grid_from,
     head,
     tumour_labels,

@@ -17,11 +17,11 @@ from scipy import ndimage
 
 from engine.case import load_case_folder
 from engine.geometry import Grid
+from engine.metrics import dice
 from engine.preprocess.skullstrip import (
     deepbet_available,
     deepbet_brain_mask,
     detect_skull_stripped,
-    dice,
     nonzero_brain_mask,
     template_brain_mask,
 )

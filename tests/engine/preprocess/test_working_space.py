@@ -13,8 +13,9 @@ import pytest
 
 from engine.geometry import Grid
 from engine.labels import REGIONS
+from engine.metrics import dice
 from engine.preprocess.working_space import WorkingSpace
-from tests.engine.synthetic_cases import LPS_AXES, OBLIQUE_AXES, RAS_AXES, dice, grid_from, tumour_labels
+from tests.engine.synthetic_cases import LPS_AXES, OBLIQUE_AXES, RAS_AXES, grid_from, tumour_labels
 
 ISOTROPIC = {
     "ras": grid_from((48, 48, 40), (1, 1, 1), RAS_AXES),
