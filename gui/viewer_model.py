@@ -8,6 +8,7 @@ thread in the application).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -103,6 +104,10 @@ class ViewerModel:
         modality_changed [] - another contrast is shown.
         window_level_changed [modality] - the grey-value window of ``modality`` changed.
         overlay_changed [] - label overlay shown/hidden or its opacity changed.
+        label_changed [] - the label map (or its uncertainty map) was replaced or edited in place.
+
+    The label map shown is ``case.label`` (uint8, BraTS labels 0/1/2/4, on the case's grid); a segmentation
+    replaces it through ``set_segmentation`` and editors that change it in place call ``notify_label_edited``.
     """
 
     def __init__(self) -> None:
@@ -118,6 +123,11 @@ class ViewerModel:
         self.modality_changed = Event("modality_changed")
         self.window_level_changed = Event("window_level_changed")
         self.overlay_changed = Event("overlay_changed")
+        self.label_changed = Event("label_changed")
+        #: voxel-wise uncertainty (entropy of the model's outputs, float32 in [0, 1]) of the shown label map
+        self.uncertainty: np.ndarray | None = None
+        #: where the shown label map came from: "file" (loaded with the case), "ai" or "edited"
+        self.label_source: str = "file"
 
     # --- case -------------------------------------------------------------------------------------------
     def set_case(self, case: Case, window_levels: Mapping[str, WindowLevel] | None = None) -> None:
@@ -139,6 +149,8 @@ class ViewerModel:
         if self.active_modality not in case.volumes:
             self.active_modality = "t1ce" if "t1ce" in case.volumes else next(iter(case.volumes))
         self.cursor = tuple(n // 2 for n in case.shape)  # type: ignore[assignment]
+        self.uncertainty = None
+        self.label_source = "file"
         log.debug("viewer shows %s, cursor %s, %s", case.case_id, self.cursor, self.active_modality)
         self.case_changed.emit()
 
@@ -164,6 +176,31 @@ class ViewerModel:
     @property
     def label(self) -> np.ndarray | None:
         return self.case.label if self.case is not None else None
+
+    def set_segmentation(self, label: np.ndarray | None, uncertainty: np.ndarray | None = None,
+                         source: str = "ai") -> None:
+        """Show ``label`` (BraTS labels on the case's grid) and its optional uncertainty map.
+
+        Args:
+            label: uint8 label map of the case's shape, or None to remove the segmentation.
+            uncertainty: float map of the same shape (entropy in [0, 1]) or None.
+            source: "ai", "edited" or "file"; exports mark edited maps SEMIAUTOMATIC.
+        """
+        if self.case is None:
+            raise ValueError("open a case before showing a segmentation")
+        for name, array in (("label map", label), ("uncertainty map", uncertainty)):
+            if array is not None and tuple(array.shape) != tuple(self.case.shape):
+                raise ValueError(f"the {name} has shape {tuple(array.shape)}, the case {tuple(self.case.shape)}")
+        label = None if label is None else np.ascontiguousarray(label, dtype=np.uint8)
+        self.case = dataclasses.replace(self.case, label=label)  # Case is frozen; its arrays are not
+        self.uncertainty = None if uncertainty is None else np.asarray(uncertainty, dtype=np.float32)
+        self.label_source = source
+        self.label_changed.emit()
+
+    def notify_label_edited(self) -> None:
+        """Tell the views that ``case.label`` was changed in place (by an editor); marks it edited."""
+        self.label_source = "edited"
+        self.label_changed.emit()
 
     # --- cursor -----------------------------------------------------------------------------------------
     def set_cursor(self, voxel: tuple[int, int, int] | np.ndarray) -> None:

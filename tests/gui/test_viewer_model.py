@@ -229,3 +229,24 @@ def test_synthetic_marker_lands_right_anterior_superior_after_loading(tmp_path: 
         assert case.shape == SYNTHETIC_SHAPE
         np.testing.assert_allclose(case.spacing, SYNTHETIC_SPACING)
         assert case.volumes["t1"].data[MARKER].min() == case.volumes["t1"].data.max()
+
+
+def test_set_segmentation_replaces_the_label_and_notify_marks_it_edited() -> None:
+    model = ViewerModel()
+    model.set_case(make_case())
+    calls: list[int] = []
+    model.label_changed.connect(lambda: calls.append(1))
+    label = np.zeros(SHAPE, np.int64)
+    label[1, 2, 3] = 4
+    uncertainty = np.full(SHAPE, 0.25)
+    model.set_segmentation(label, uncertainty)
+    assert model.label is not None and model.label.dtype == np.uint8 and model.label[1, 2, 3] == 4
+    assert model.uncertainty is not None and model.uncertainty.dtype == np.float32
+    assert (model.label_source, len(calls)) == ("ai", 1)
+    model.label[0, 0, 0] = 2
+    model.notify_label_edited()
+    assert (model.label_source, len(calls)) == ("edited", 2)
+    with pytest.raises(ValueError, match="shape"):
+        model.set_segmentation(np.zeros((2, 2, 2), np.uint8))
+    model.set_segmentation(None)
+    assert model.label is None and model.uncertainty is None
