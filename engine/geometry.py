@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 from engine.errors import GeometryError
+from engine.lazy import lazy_module
+
+# SimpleITK loads on first use: the case loader and the trainer only need ``Grid`` from here.
+sitk = lazy_module("SimpleITK", "resampling and registration need SimpleITK (pip install SimpleITK)")
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +209,7 @@ def _copy_mapped(data: np.ndarray, target: Grid, matrix: np.ndarray, offset: np.
     return out
 
 
-_SITK_INTERPOLATORS = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor, "bspline": sitk.sitkBSpline}
+_SITK_INTERPOLATORS = {"linear": "sitkLinear", "nearest": "sitkNearestNeighbor", "bspline": "sitkBSpline"}
 
 
 def resample(
@@ -258,7 +261,7 @@ def _resample_padded(data: np.ndarray, source: Grid, target: Grid, transform: si
     shifted[:3, 3] -= source.affine[:3, :3] @ np.ones(3)
     inside = np.pad(np.ones(data.shape, np.uint8), 1)
     reference = reference_image(target)
-    values = sitk.Resample(to_sitk(padded, shifted), reference, transform, _SITK_INTERPOLATORS[interpolation], 0.0,
+    values = sitk.Resample(to_sitk(padded, shifted), reference, transform, getattr(sitk, _SITK_INTERPOLATORS[interpolation]), 0.0,
                            sitk.sitkFloat32)
     within = sitk.Resample(to_sitk(inside, shifted), reference, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     result, mask = from_sitk(values)[0], from_sitk(within)[0].astype(bool)

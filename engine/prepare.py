@@ -23,7 +23,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 from engine import __version__
 from engine.errors import (
@@ -39,6 +38,7 @@ from engine.geometry import overlap_fraction
 from engine.io.guess import ROLES
 from engine.io.inputs import load_inputs, plan_inputs
 from engine.io.native import NativeImage
+from engine.lazy import lazy_module
 from engine.prepared import (
     MANIFEST,
     MANIFEST_FORMAT,
@@ -57,6 +57,8 @@ from engine.preprocess.skullstrip import (
     template_brain_mask,
 )
 from engine.preprocess.working_space import WorkingSpace
+
+sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
 
 log = logging.getLogger(__name__)
 

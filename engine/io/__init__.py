@@ -1,15 +1,27 @@
-"""Case input: NIfTI files, DICOM series and explicit per-modality paths (see docs/input-and-export.md)."""
+"""Case input: NIfTI files, DICOM series and explicit per-modality paths (see docs/input-and-export.md).
+
+The submodules load on first use (PEP 562): code that needs only the role names or NIfTI reading (the case
+loader, the trainer) does not pay for pydicom and SimpleITK, and runs where they are not installed.
+"""
 
 from __future__ import annotations
 
-from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
-from engine.io.dicom_volume import read_dicom_series
-from engine.io.guess import ROLES, RoleGuess
-from engine.io.inputs import Choice, InputPlan, load_inputs, plan_inputs
-from engine.io.native import InputSource, NativeImage
-from engine.io.nifti_input import find_nifti_inputs, read_nifti_volume
+import importlib
+from typing import Any
 
-__all__ = [
-    "ROLES", "Choice", "DicomSeries", "InputPlan", "InputSource", "NativeImage", "RoleGuess", "find_nifti_inputs",
-    "load_inputs", "plan_inputs", "read_dicom_series", "read_nifti_volume", "scan_dicom_folder",
-]
+_EXPORTS = {
+    "DicomSeries": "dicom_scan", "scan_dicom_folder": "dicom_scan",
+    "read_dicom_series": "dicom_volume",
+    "ROLES": "guess", "RoleGuess": "guess",
+    "Choice": "inputs", "InputPlan": "inputs", "load_inputs": "inputs", "plan_inputs": "inputs",
+    "InputSource": "native", "NativeImage": "native",
+    "find_nifti_inputs": "nifti_input", "read_nifti_volume": "nifti_input",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'engine.io' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"engine.io.{_EXPORTS[name]}"), name)

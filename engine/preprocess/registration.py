@@ -13,10 +13,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 
 from engine.errors import CancelCheck, GeometryError, OperationCancelled, ProgressCallback, report
 from engine.geometry import Grid, to_sitk
+from engine.lazy import lazy_module
+
+sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel, report
 from engine.geometry import Grid, resample, to_sitk
+from engine.lazy import lazy_module
 from engine.preprocess.registration import RegistrationConfig, _method
+
+sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 
 from engine.geometry import Grid, axis_mapping, resample, resample_labels, working_grid
+from engine.lazy import lazy_module
+
+sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
 
 
 @dataclass(frozen=True)
