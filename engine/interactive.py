@@ -1,0 +1,395 @@
+"""Segmentation and export for an interactive viewer (the GUI), free of Qt.
+
+The viewer shows a ``Case`` on the closest-canonical RAS+ voxel grid of its T1ce. ``load_study`` builds such a
+case from any input ``engine.io.plan_inputs`` accepts (a NIfTI folder, NIfTI files, a DICOM folder, with the
+user's role assignments). ``segment_for_viewer`` runs the engine's pipeline (``engine.prepare`` for
+registration and skull strip, the segmenter's ``Predictor`` tile by tile, ``engine.inference.postprocess``)
+and returns the label map and a voxel-wise uncertainty map on the viewer's grid. ``export_for_viewer`` writes
+NIfTI, DICOM-SEG and the provenance sidecar through ``engine.export`` and reads the files back as a self-check.
+
+Progress is reported as ``progress(stage, done, total)`` with the stages of ``STAGES``; ``cancel`` is polled
+between steps and tiles and raises ``OperationCancelled``. A cancelled or failed run writes nothing (the
+prepared case lives in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from engine.case import Case, Volume
+from engine.errors import CancelCheck, ExportError, ProgressCallback, check_cancel, report
+from engine.export import AlgorithmInfo, ExportSettings, export_segmentation
+from engine.export.atomic import write_bytes_atomic
+from engine.geometry import Grid, resample, resample_labels
+from engine.inference.postprocess import (
+    label_volumes_ml,
+    labels_from_regions,
+    labels_from_softmax,
+    postprocess,
+)
+from engine.io.guess import ROLES
+from engine.io.inputs import load_inputs, plan_inputs
+from engine.prepare import prepare_case
+from engine.prepared import PreparedCase, prepared_from_case
+from engine.preprocess.working_space import WorkingSpace
+from engine.segment import DEMO_NOTICE, Segmenter, _brain_box
+
+log = logging.getLogger(__name__)
+
+STAGES = ("loading", "registration", "skull strip", "tiles", "post-processing")
+EXPORT_KINDS = ("nifti", "dicom-seg")
+
+
+def viewer_stage(stage: str) -> str:
+    """The viewer's name of an engine progress stage (one of ``STAGES``, else the engine's name)."""
+    if stage.startswith(("load", "scan", "read")):
+        return "loading"
+    if stage.startswith(("register", "resample")):
+        return "registration"
+    if "skull" in stage:
+        return "skull strip"
+    if stage == "infer":
+        return "tiles"
+    return stage
+
+
+def canonical_grid(grid: Grid) -> Grid:
+    """The closest-canonical RAS+ grid of ``grid`` (same voxels, axes permuted and flipped, as nibabel does)."""
+    orientation = nib.orientations.io_orientation(grid.affine)
+    affine = grid.affine @ nib.orientations.inv_ornt_aff(orientation, grid.shape)
+    shape = [0, 0, 0]
+    for axis, (target, _) in enumerate(orientation):
+        shape[int(target)] = int(grid.shape[axis])
+    return Grid(tuple(shape), affine)  # type: ignore[arg-type]
+
+
+def viewer_grid(case: Case) -> Grid:
+    """The grid the viewer shows ``case`` on."""
+    return Grid(case.shape, case.affine)
+
+
+# --- opening a study ------------------------------------------------------------------------------------
+def load_study(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None = None, *,
+               progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Case:
+    """Read a study's four contrasts onto the T1ce's canonical RAS+ grid for display.
+
+    Contrasts on other grids are resampled there by scanner coordinates (no registration: that happens when
+    segmenting). Each volume's ``source`` is its NIfTI file or the first file of its DICOM series, which
+    ``plan_inputs`` accepts again as an override (see ``study_overrides``).
+
+    Args:
+        input_path: a folder of NIfTI files or DICOM series, or None when ``overrides`` names all four.
+        overrides: role -> NIfTI file, DICOM series folder or file, or series UID / number / description.
+        progress: ``progress(stage, done, total)``.
+        cancel: polled between files.
+
+    Raises:
+        CaseError (a ValueError) with a one-line message for bad input; OperationCancelled.
+    """
+    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    report(progress, "load", 0, 1)
+    images = load_inputs(plan, progress, cancel)
+    report(progress, "load", 1, 1)
+    reference = images["t1ce"]
+    grid = canonical_grid(reference.grid)
+    volumes = {}
+    for index, role in enumerate(ROLES):
+        check_cancel(cancel, "loading")
+        report(progress, "resample for display", index, len(ROLES))
+        image = images[role]
+        data = resample(image.data, image.grid, grid).astype(np.float32, copy=False)
+        volumes[role] = Volume(role, np.ascontiguousarray(data), grid.affine.copy(), Path(image.source.paths[0]))
+    folder = plan.input_path or Path(reference.source.paths[0]).parent
+    case = Case(_study_id(reference.source.description, folder), folder, volumes, None,
+                reference.grid.affine.copy(), tuple(reference.grid.axcodes))  # type: ignore[arg-type]
+    log.info("opened study %s (%s) on a %s grid", case.case_id, folder, case.shape)
+    return case
+
+
+def _study_id(t1ce_description: str, folder: Path) -> str:
+    """The T1ce file's name before its modality token, else the folder's name; filesystem-safe."""
+    stem = re.sub(r"\.nii(\.gz)?$", "", t1ce_description, flags=re.I)
+    base = re.split(r"[_\-.](?=[^_\-.]*$)", stem)[0] if stem != t1ce_description and re.search(r"[_\-.]", stem) else ""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", base or folder.name).strip("-.") or "case"
+
+
+def study_overrides(case: Case) -> dict[str, Path]:
+    """Role -> source file of each contrast of ``case``: enough for ``plan_inputs`` to find them again."""
+    missing = [role for role in ROLES if role not in case.volumes]
+    if missing:
+        raise ValueError(f"case {case.case_id} lacks {', '.join(missing)}; segmentation needs all four contrasts")
+    return {role: Path(case.volumes[role].source) for role in ROLES}
+
+
+# --- segmentation ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ViewerSegmentation:
+    """A segmentation on the viewer's grid.
+
+    Attributes:
+        label: uint8 BraTS 2020 label map on the case's grid.
+        uncertainty: float32 map in [0, 1] on the case's grid (normalised entropy of the network outputs).
+        volumes_ml: NCR, ED, ET, TC, WT in mL (on the case's grid).
+        timings_s: stage -> seconds (prepare, infer, post-processing, mapping, total).
+        device: device inference ran on; tiles: tiles of the sliding window.
+        demo: the weights are demo weights; weights_name / weights_sha256 identify them.
+        prepared: provenance of the run (manifest, native T1ce grid, DICOM headers) without the volumes.
+        record: the inference record for the export sidecar.
+    """
+
+    label: np.ndarray = field(repr=False)
+    uncertainty: np.ndarray = field(repr=False)
+    volumes_ml: dict[str, float]
+    timings_s: dict[str, float]
+    device: str
+    tiles: int
+    demo: bool
+    weights_name: str
+    weights_sha256: str
+    prepared: PreparedCase = field(repr=False)
+    record: dict[str, object] = field(default_factory=dict, repr=False)
+
+
+def normalised_entropy(probabilities: np.ndarray, head: str) -> np.ndarray:
+    """Voxel-wise uncertainty in [0, 1] of network probabilities (C, D, H, W).
+
+    Region head (sigmoids ET, TC, WT): mean binary entropy of the three regions over ln 2. Softmax head:
+    entropy of the class distribution over ln(C). 0 = certain, 1 = a coin toss.
+
+    Args:
+        probabilities: sigmoid or softmax outputs.
+        head: "regions" (any head but "softmax") or "softmax".
+    """
+    p = np.clip(probabilities.astype(np.float32, copy=False), 1e-6, 1 - 1e-6)
+    if head == "softmax":
+        entropy = -(p * np.log(p)).sum(axis=0) / np.log(p.shape[0])
+    else:
+        entropy = (-(p * np.log(p) + (1 - p) * np.log1p(-p))).mean(axis=0) / np.log(2.0)
+    return np.clip(entropy, 0.0, 1.0).astype(np.float32)
+
+
+def _predict(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,
+             cancel: CancelCheck | None) -> tuple[np.ndarray, np.ndarray]:
+    """Working-space label map and uncertainty: predict inside the brain box, background elsewhere."""
+    box = _brain_box(prepared.brain_mask)
+    image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
+    logits = segmenter.predictor.predict(image, progress, cancel).numpy()
+    head = segmenter.checkpoint.config.head
+    if head == "softmax":
+        shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+        cropped = labels_from_softmax(probabilities)
+    else:
+        probabilities = 1 / (1 + np.exp(-logits))
+        cropped = labels_from_regions(probabilities, segmenter.postprocess.threshold)
+    label = np.zeros(prepared.brain_mask.shape, np.uint8)
+    uncertainty = np.zeros(prepared.brain_mask.shape, np.float32)
+    label[box], uncertainty[box] = cropped, normalised_entropy(probabilities, head)
+    label[~prepared.brain_mask] = 0  # nothing outside the brain
+    uncertainty[~prepared.brain_mask] = 0
+    return label, uncertainty
+
+
+def _to_viewer(prepared: PreparedCase, label: np.ndarray, uncertainty: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Map working-space maps onto the viewer grid; the label goes through the native T1ce grid as exports do."""
+    native = prepared.to_native(label)
+    label_view = resample_labels(native, prepared.space.native, grid, "nearest")
+    uncertainty_view = np.clip(resample(uncertainty, prepared.space.grid, grid, None, "linear"), 0.0, 1.0)
+    return label_view.astype(np.uint8), uncertainty_view.astype(np.float32)
+
+
+def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[str, str | Path] | None = None,
+                       progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> ViewerSegmentation:
+    """Segment the case shown in the viewer; the results lie on its grid.
+
+    Args:
+        case: the case on screen (its volumes' sources are read again through ``engine.prepare``).
+        segmenter: loaded weights and predictor (``engine.segment.load_segmenter``).
+        overrides: role -> source, when they differ from ``study_overrides(case)``.
+        progress: ``progress(stage, done, total)`` with the stages of ``STAGES``.
+        cancel: polled between steps and tiles; raises ``OperationCancelled``.
+    """
+    start = time.perf_counter()
+    staged = (lambda stage, done, total: progress(viewer_stage(stage), done, total)) if progress else None
+    sources = dict(overrides) if overrides is not None else study_overrides(case)
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="revseg-viewer-") as temporary:
+        prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel)
+    timings["prepare"], mark = time.perf_counter() - start, time.perf_counter()
+    label, uncertainty = _predict(segmenter, prepared, staged, cancel)
+    timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
+    check_cancel(cancel, "post-processing")
+    report(progress, "post-processing", 0, 2)
+    processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess)
+    report(progress, "post-processing", 1, 2)
+    grid = viewer_grid(case)
+    label_view, uncertainty_view = _to_viewer(prepared, processed.label, uncertainty, grid)
+    report(progress, "post-processing", 2, 2)
+    timings["post-processing"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - start
+    attempt = segmenter.predictor.last_attempt
+    record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
+              "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
+              "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
+              "et_suppressed": processed.et_suppressed, "removed_components": processed.removed_components,
+              "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+    light = replace(prepared, volumes={}, brain_mask=np.zeros((0, 0, 0), bool))  # keep provenance, drop volumes
+    log.info("segmented %s on %s in %.1f s", case.case_id, attempt.device, timings["total"])
+    return ViewerSegmentation(label_view, uncertainty_view, label_volumes_ml(label_view, grid.voxel_volume_ml),
+                              {k: round(v, 3) for k, v in timings.items()}, str(attempt.device),
+                              segmenter.predictor.last_tiles, segmenter.demo, segmenter.checkpoint.path.name,
+                              segmenter.checkpoint.sha256, light, record)
+
+
+# --- export ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SelfCheck:
+    """What reading the written files back found.
+
+    Attributes:
+        ok: every check passed.
+        frames: frames in the SEG (expected: source slices x segments); 0 without a SEG.
+        segments: segment labels described in the SEG.
+        voxels: label value -> voxel count in the files read back (NIfTI and SEG agree when ok).
+        problems: one line per failed check.
+    """
+
+    ok: bool
+    frames: int
+    segments: tuple[str, ...]
+    voxels: dict[int, int]
+    problems: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for the status bar."""
+        if not self.ok:
+            return "self-check FAILED: " + "; ".join(self.problems)
+        counts = ", ".join(f"label {k}: {v}" for k, v in sorted(self.voxels.items()))
+        frames = f"{self.frames} frames, {len(self.segments)} segments, " if self.frames else ""
+        return f"self-check passed: {frames}{counts} voxels read back"
+
+
+@dataclass(frozen=True)
+class ViewerExport:
+    """An export's files and the result of reading them back."""
+
+    files: dict[str, Path]
+    check: SelfCheck
+
+
+def _export_prepared(case: Case, run: ViewerSegmentation | None) -> PreparedCase:
+    """A prepared case whose working grid is the viewer's grid, carrying the run's provenance when there is one."""
+    if run is None:
+        return prepared_from_case(case)  # a label without a run: NIfTI case, exact reorientation
+    space = WorkingSpace(run.prepared.space.native, viewer_grid(case))
+    manifest = dict(run.prepared.manifest) | {"viewer_grid": space.grid.to_dict()}
+    return replace(run.prepared, space=space, manifest=manifest)
+
+
+def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: str, *, source: str = "ai",
+                      run: ViewerSegmentation | None = None, segmenter: Segmenter | None = None, force: bool = False,
+                      progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> ViewerExport:
+    """Write the shown label map as NIfTI or DICOM-SEG (each with the JSON sidecar) and read it back.
+
+    Args:
+        case: the case on screen.
+        label: BraTS label map on the case's grid.
+        out_dir: folder for ``CASE_seg.nii.gz`` / ``CASE_seg.dcm`` and ``CASE_seg.json``.
+        kind: "nifti" or "dicom-seg".
+        source: "ai", "edited" or "file"; "edited" marks the SEG segments SEMIAUTOMATIC.
+        run: the segmentation the label came from (provenance, device, timings), or None.
+        segmenter: the weights used (their name and SHA-256 go into the SEG and the sidecar), or None.
+        force: replace existing files.
+        progress: forwarded to ``engine.export``; cancel: polled between steps.
+
+    Raises:
+        ExportError / OutputExistsError (ValueErrors) with a one-line message.
+    """
+    if kind not in EXPORT_KINDS:
+        raise ExportError(f"unknown export {kind!r}; use one of {', '.join(EXPORT_KINDS)}")
+    if tuple(label.shape) != tuple(case.shape):
+        raise ExportError(f"the label map has shape {tuple(label.shape)}, the case {tuple(case.shape)}")
+    name = segmenter.checkpoint.path.name if segmenter else (run.weights_name if run else "")
+    sha = segmenter.checkpoint.sha256 if segmenter else (run.weights_sha256 if run else "")
+    edited = source == "edited"
+    settings = ExportSettings(formats=(kind, "json"), edited=edited, algorithm=AlgorithmInfo(weights_sha256=sha,
+                              weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic")
+    prepared = _export_prepared(case, run)
+    result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel)
+    _annotate_sidecar(result.files["json"], source, run, segmenter)
+    check = self_check(result.files, result.label_native)
+    (log.info if check.ok else log.error)("export %s: %s", kind, check.summary())
+    return ViewerExport(result.files, check)
+
+
+def _annotate_sidecar(path: Path, source: str, run: ViewerSegmentation | None, segmenter: Segmenter | None) -> None:
+    """Add where the label came from, the inference record and the demo notice to the sidecar."""
+    sidecar = json.loads(path.read_text(encoding="utf-8"))
+    sidecar["label_source"] = source
+    if run is not None:
+        sidecar["inference"] = run.record
+    if (segmenter is not None and segmenter.demo) or (run is not None and run.demo):
+        sidecar["disclaimer"] = f"research software; {DEMO_NOTICE}"
+    write_bytes_atomic(path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"), force=True)
+
+
+def _label_counts(label: np.ndarray) -> dict[int, int]:
+    return {int(v): int(n) for v, n in zip(*np.unique(label, return_counts=True), strict=True) if v != 0}
+
+
+def self_check(files: Mapping[str, Path], expected_native: np.ndarray) -> SelfCheck:
+    """Read the written NIfTI and / or DICOM-SEG back and compare them with the exported label map.
+
+    Args:
+        files: kind -> path as written by ``engine.export``.
+        expected_native: the exported label map on the native T1ce grid (BraTS 2020 labels).
+    """
+    expected, problems = _label_counts(expected_native), []
+    if "nifti" in files:
+        read = np.asarray(nib.load(str(files["nifti"])).dataobj)
+        if read.shape != expected_native.shape or not np.array_equal(read, expected_native):
+            problems.append("the NIfTI read back differs from the exported label map")
+    frames, segments = 0, ()
+    if "dicom-seg" in files:
+        frames, segments, counts, seg_problems = _read_seg(files["dicom-seg"])
+        problems += seg_problems
+        if counts != expected:
+            problems.append(f"the SEG holds voxel counts {counts}, the label map {expected}")
+    return SelfCheck(not problems, frames, segments, expected, tuple(problems))
+
+
+def _read_seg(path: Path) -> tuple[int, tuple[str, ...], dict[int, int], list[str]]:
+    """Frames, segment labels, per-label voxel counts and structural problems of a written SEG."""
+    import pydicom
+
+    from engine.export.dicom_seg import SEGMENT_LABELS
+
+    ds, problems = pydicom.dcmread(path), []
+    numbers = {int(s.SegmentNumber): str(s.SegmentLabel) for s in ds.SegmentSequence}
+    value_of = {number: value for number, value in enumerate(SEGMENT_LABELS, start=1)}
+    if sorted(numbers.values()) != sorted(SEGMENT_LABELS.values()):
+        problems.append(f"the SEG describes segments {sorted(numbers.values())}")
+    frames = int(ds.NumberOfFrames)
+    pixels = ds.pixel_array.reshape(frames, int(ds.Rows), int(ds.Columns))
+    referenced = [int(g.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+                  for g in ds.PerFrameFunctionalGroupsSequence]
+    slices = {str(g.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+              for g in ds.PerFrameFunctionalGroupsSequence}
+    if frames != len(slices) * len(numbers):
+        problems.append(f"the SEG has {frames} frames, expected {len(slices)} slices x {len(numbers)} segments")
+    counts: dict[int, int] = {}
+    for frame, number in zip(pixels, referenced, strict=True):
+        value = value_of.get(number)
+        if value is not None and frame.any():
+            counts[value] = counts.get(value, 0) + int(np.count_nonzero(frame))
+    return frames, tuple(numbers[n] for n in sorted(numbers)), counts, problems
