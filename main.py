@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--n", type=int, default=10, help="number of cases (default 10)")
     phantoms.add_argument("--seed", type=int, default=0, help="base seed; case i uses a seed derived from it")
     phantoms.add_argument("--overwrite", action="store_true", help="replace case folders that already exist")
+    phantoms.add_argument("--workers", type=int, default=1, help="processes generating cases side by side")
 
     prepare = commands.add_parser("prepare", help="bring a case into the model's working space (1 mm, co-registered)")
     prepare.add_argument("input", nargs="?", type=Path,
@@ -110,7 +111,8 @@ def _run_phantoms(args: argparse.Namespace) -> int:
     def report(done: int, total: int) -> None:
         print(f"\rphantoms: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    paths = generate_dataset(args.out, n=args.n, seed=args.seed, progress=report, overwrite=args.overwrite)
+    paths = generate_dataset(args.out, n=args.n, seed=args.seed, progress=report, overwrite=args.overwrite,
+                             workers=args.workers)
     for path in paths:
         print(path)
     return 0

@@ -52,7 +52,11 @@ class TrainConfig:
         val_every: validate every this many epochs (and always after the last).
         val_tile, val_overlap: sliding-window settings of validation.
         state_every_steps: also write the resume state every this many steps (0: only at epoch ends).
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes (also the processes that build the preprocessing cache).
+        max_minutes: time budget of the training (0: none). The schedule then follows whichever of steps or
+            time is further along, so the learning rate anneals by the deadline, and training stops at the
+            first step past it, validating and writing checkpoints as after the last epoch. Runs with a
+            budget are not step-for-step reproducible (the schedule depends on the clock).
         seed: seed of everything random in training (patches, augmentation, initialisation).
         device: "auto", "cpu" or "cuda".
         demo: mark checkpoints as demo weights (NOT FOR CLINICAL USE); None: automatically when all cases
@@ -95,6 +99,7 @@ class TrainConfig:
     val_overlap: float = 0.5
     state_every_steps: int = 0
     num_workers: int = 2
+    max_minutes: float = 0.0
     seed: int = 0
     device: str = "auto"
     demo: bool | None = None

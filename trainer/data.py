@@ -12,8 +12,12 @@ counts and the source folder. Epochs then memory-map .npy files instead of decod
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import multiprocessing
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,28 +90,46 @@ def preprocess_case(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     return image, to_brats2020(case.label), case.spacing
 
 
-def build_cache(data_dir: str | Path, cache_dir: str | Path) -> list[CachedCase]:
+def build_cache(data_dir: str | Path, cache_dir: str | Path, workers: int = 1) -> list[CachedCase]:
     """Preprocess every case of ``data_dir`` into ``cache_dir`` once; later calls reuse the cache.
 
-    A case is re-done when its entry is missing from the index or its files are gone.
+    A case is re-done when its entry is missing from the index or its files are gone. ``workers`` > 1
+    preprocesses cases in that many processes (decoding gzip dominates); the index is written here only.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     index = read_index(cache_dir)
-    for folder in discover_cases(data_dir):
-        entry = index.get(folder.name)
-        if entry and (cache_dir / entry["image"]).is_file() and (cache_dir / entry["label"]).is_file():
-            continue
-        image, label, spacing = preprocess_case(folder)
-        image_name, label_name = f"{folder.name}_image.npy", f"{folder.name}_label.npy"
-        np.save(cache_dir / image_name, image)
-        np.save(cache_dir / label_name, label)
-        index[folder.name] = {"image": image_name, "label": label_name, "shape": list(label.shape),
-                              "spacing": list(spacing), "source": str(folder.resolve()),
-                              "phantom": _is_phantom(folder), "tumour_voxels": int((label > 0).sum())}
-        _write_index(cache_dir, index)
-        log.info("cached %s %s", folder.name, label.shape)
+    todo = [folder for folder in discover_cases(data_dir) if not _cached(index.get(folder.name), cache_dir)]
+    job = functools.partial(_cache_case, cache_dir=cache_dir)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            entries = pool.map(job, todo)
+            _index_all(index, zip(todo, entries, strict=True), cache_dir)
+    else:
+        _index_all(index, ((folder, job(folder)) for folder in todo), cache_dir)
     return cached_cases(cache_dir)
+
+
+def _cached(entry: dict[str, Any] | None, cache_dir: Path) -> bool:
+    return bool(entry) and (cache_dir / entry["image"]).is_file() and (cache_dir / entry["label"]).is_file()
+
+
+def _cache_case(folder: Path, cache_dir: Path) -> dict[str, Any]:
+    """Preprocess one case into ``cache_dir``; returns its index entry."""
+    image, label, spacing = preprocess_case(folder)
+    image_name, label_name = f"{folder.name}_image.npy", f"{folder.name}_label.npy"
+    np.save(cache_dir / image_name, image)
+    np.save(cache_dir / label_name, label)
+    return {"image": image_name, "label": label_name, "shape": list(label.shape), "spacing": list(spacing),
+            "source": str(folder.resolve()), "phantom": _is_phantom(folder), "tumour_voxels": int((label > 0).sum())}
+
+
+def _index_all(index: dict[str, Any], entries: Iterable[tuple[Path, dict[str, Any]]], cache_dir: Path) -> None:
+    # The index is rewritten after every case, so an interrupted build keeps what it finished.
+    for folder, entry in entries:
+        index[folder.name] = entry
+        _write_index(cache_dir, index)
+        log.info("cached %s %s", folder.name, tuple(entry["shape"]))
 
 
 def read_index(cache_dir: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def ensure_phantoms(folder: Path, n: int, seed: int) -> Path:
     """Generate ``n`` phantoms of data-set ``seed`` into ``folder`` unless it already holds them."""
     if folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_dir()) >= n:
         return folder
-    generate_dataset(folder, n, seed, overwrite=True)
+    generate_dataset(folder, n, seed, overwrite=True, workers=os.cpu_count() or 1)
     return folder
 
 
@@ -45,7 +46,7 @@ def evaluate_checkpoint(checkpoint: Path, data_dir: Path, cache_dir: Path, *, ti
                         device: str = "cpu", amp: bool = True) -> dict[str, float]:
     """Mean Dice / HD95 per region of ``checkpoint`` on every case of ``data_dir`` (sliding window)."""
     model, _ = load_model(checkpoint, device)
-    cases = build_cache(data_dir, cache_dir)
+    cases = build_cache(data_dir, cache_dir, workers=os.cpu_count() or 1)
     sums = validate_cases(model, cases, torch.device(device), tile=tile, overlap=0.5, amp=amp)
     return {**means_from_sums(sums), "cases": len(cases)}
 

@@ -75,6 +75,7 @@ class Trainer:
         self.writer: Any = None
         self.started = time.monotonic()
         self.elapsed_before = 0.0
+        self.out_of_time = False
 
     # ----------------------------------------------------------------- setup
     def on_train_start(self) -> None:
@@ -82,7 +83,7 @@ class Trainer:
         if ctx.is_main:
             discover_cases(self.data_dir)  # bad --data fails here, before the run folder is created
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            build_cache(self.data_dir, self.cache_dir)
+            build_cache(self.data_dir, self.cache_dir, workers=cfg.num_workers)
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         barrier(ctx)
         cases = {c.case_id: c for c in cached_cases(self.cache_dir)}
@@ -144,7 +145,7 @@ class Trainer:
         """One optimiser step; returns the loss averaged over the ranks."""
         device = self.context.device
         image, label = image.to(device, non_blocking=True), label.to(device, non_blocking=True)
-        set_learning_rate(self.optimizer, learning_rate(self.step, self.total_steps, self.config))
+        set_learning_rate(self.optimizer, learning_rate(self.step, self.total_steps, self.config, self.time_progress()))
         self.optimizer.zero_grad(set_to_none=True)
         with autocast_context(device, self.config.amp):
             outputs = self.model(image)
@@ -155,7 +156,17 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.network)
         # The history keeps the mean over ranks, comparable with one process running the whole global batch.
-        return all_reduce_mean({"loss": float(loss.detach())}, self.context)["loss"]
+        # The time-budget flag rides on the same reduction, so every rank stops at the same step.
+        reduced = all_reduce_mean({"loss": float(loss.detach()), "late": float(self.time_progress() >= 1.0)},
+                                  self.context)
+        self.out_of_time = reduced["late"] > 0
+        return reduced["loss"]
+
+    def time_progress(self) -> float:
+        """Share of the time budget (``max_minutes``) used so far, resumed runs included; 0 without one."""
+        if self.config.max_minutes <= 0:
+            return 0.0
+        return (self.elapsed_before + time.monotonic() - self.started) / (60.0 * self.config.max_minutes)
 
     def _loader(self, start: int, end: int) -> DataLoader:
         sampler = ResumableBatchSampler(start, end, self.config.batch_size, self.context.rank,
@@ -175,6 +186,9 @@ class Trainer:
             losses.append(loss)
             self.step += 1
             self._progress(epoch, loss)
+            if self.out_of_time:
+                log.info("time budget of %.1f min reached at step %d", self.config.max_minutes, self.step)
+                break
             if self.config.state_every_steps and self.step % self.config.state_every_steps == 0:
                 self.save_state()
         return losses
@@ -203,7 +217,7 @@ class Trainer:
         self.network.to(ctx.device)  # the predictor may have fallen back to the CPU on out-of-memory
         return means_from_sums(all_reduce_mean(sums, ctx))
 
-    def on_epoch_end(self, epoch: int, losses: list[float]) -> None:
+    def on_epoch_end(self, epoch: int, losses: list[float], last: bool = False) -> None:
         cfg = self.config
         # From the history, so an epoch interrupted and resumed still averages all of its steps.
         first = epoch * self.steps_per_epoch
@@ -211,7 +225,7 @@ class Trainer:
                   if str(s) in self.history["step_loss"]] or losses
         mean_loss = all_reduce_mean({"loss": sum(losses) / max(1, len(losses))}, self.context)["loss"]
         record: dict[str, Any] = {"epoch": epoch + 1, "step": self.step, "train_loss": mean_loss}
-        if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
+        if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs or last:
             record["val"] = self.validate()
         self.history["epochs"].append(record)
         if not self.context.is_main:
@@ -279,7 +293,9 @@ class Trainer:
             losses = self.train_epoch(epoch, stop_at_step)
             if stop_at_step is not None and self.step >= stop_at_step and self.step % self.steps_per_epoch:
                 return self.training_summary()  # stopped mid-epoch: only the resume state exists
-            self.on_epoch_end(epoch, losses)
+            self.on_epoch_end(epoch, losses, last=self.out_of_time)
+            if self.out_of_time:
+                break
             if stop_at_step is not None and self.step >= stop_at_step:
                 return self.training_summary()
         return self.on_train_end()

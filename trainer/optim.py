@@ -27,12 +27,15 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
                            nesterov=True)
 
 
-def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Learning rate at optimiser ``step``: linear warmup, then poly (exponent 0.9), cosine or constant."""
+def learning_rate(step: int, total_steps: int, config: TrainConfig, time_progress: float = 0.0) -> float:
+    """Learning rate at optimiser ``step``: linear warmup, then poly (exponent 0.9), cosine or constant.
+
+    ``time_progress`` (share of a time budget spent) advances the decay when it is ahead of the steps.
+    """
     if config.warmup_steps > 0 and step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, total_steps - config.warmup_steps)
-    progress = min(1.0, max(0.0, (step - config.warmup_steps) / span))
+    progress = min(1.0, max(0.0, (step - config.warmup_steps) / span, time_progress))
     if config.schedule == "poly":
         return config.lr * (1.0 - progress) ** 0.9
     if config.schedule == "cosine":

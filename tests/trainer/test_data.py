@@ -90,3 +90,13 @@ def test_pad_collate_pads_smaller_patches() -> None:
     images, labels = pad_collate(batch)
     assert images.shape == (2, 4, 8, 8, 8) and labels.shape == (2, 8, 8, 8)
     assert float(images[1].sum()) == 4 * 6 * 8 * 5 and int(labels[1].sum()) == 6 * 8 * 5
+
+
+def test_parallel_cache_equals_the_serial_cache(tiny_phantom_dir: Path, tmp_path: Path) -> None:
+    serial = build_cache(tiny_phantom_dir, tmp_path / "serial")
+    parallel = build_cache(tiny_phantom_dir, tmp_path / "parallel", workers=2)
+    assert [c.case_id for c in parallel] == [c.case_id for c in serial]
+    for one, two in zip(serial, parallel, strict=True):
+        for a, b in zip(one.load(), two.load(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert read_index(tmp_path / "parallel").keys() == read_index(tmp_path / "serial").keys()

@@ -340,3 +340,17 @@ def test_twenty_default_cases_stay_in_the_brats_volume_range() -> None:
         grades.add(phantom.metadata["low_grade"])
         foci.add(phantom.metadata["n_foci"] > 1)
     assert grades == {True, False} and foci == {True, False}
+
+
+@pytest.mark.slow
+def test_parallel_generation_gives_the_same_files(tmp_path: Path) -> None:
+    """Cases depend on their seed alone: two worker processes write the same bytes as one process."""
+    calls: list[tuple[int, int]] = []
+    serial = generate_dataset(tmp_path / "serial", n=2, seed=7)
+    parallel = generate_dataset(tmp_path / "parallel", n=2, seed=7, workers=2,
+                                progress=lambda *done_total: calls.append(done_total))
+    assert calls == [(1, 2), (2, 2)]
+    assert [p.name for p in serial] == [p.name for p in parallel]
+    for one, two in zip(serial, parallel, strict=True):
+        for file in sorted(one.iterdir()):
+            assert (two / file.name).read_bytes() == file.read_bytes(), file.name

@@ -63,3 +63,23 @@ def test_worker_processes_do_not_change_the_patches(tiny_phantom_dir: Path, tmp_
     assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 3
     for step, loss in runs[0].items():
         assert runs[1][step] == pytest.approx(loss, abs=1e-6)
+
+
+def test_time_budget_stops_early_validates_and_writes_checkpoints(tiny_phantom_dir: Path, tmp_path: Path) -> None:
+    config = load_config(TINY_CPU, ["patches_per_epoch=400", "epochs=5", "max_minutes=0.002"])  # 0.12 s
+    trainer = Trainer(config, tiny_phantom_dir, tmp_path / "run", cache_dir=tmp_path / "cache")
+    summary = trainer.run()
+    assert 1 <= trainer.step < trainer.total_steps
+    assert "val" in trainer.history["epochs"][-1]
+    assert (tmp_path / "run" / "checkpoint_last.safetensors").is_file()
+    assert (tmp_path / "run" / "checkpoint_best.safetensors").is_file()
+    assert summary["steps"] == trainer.step
+
+
+def test_time_budget_anneals_the_learning_rate() -> None:
+    from trainer.optim import learning_rate
+
+    config = load_config(TINY_CPU, ["warmup_steps=0", "schedule=poly", "lr=0.01"])
+    assert learning_rate(10, 1000, config, time_progress=0.0) == pytest.approx(0.01 * (1 - 0.01) ** 0.9)
+    assert learning_rate(10, 1000, config, time_progress=0.5) == pytest.approx(0.01 * 0.5 ** 0.9)
+    assert learning_rate(10, 1000, config, time_progress=1.0) == 0.0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -138,6 +141,7 @@ def generate_dataset(
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
     config: PhantomConfig = PhantomConfig(),  # noqa: B008 (frozen dataclass)
+    workers: int = 1,
 ) -> list[Path]:
     """Generate ``n`` phantoms into ``out_dir`` as ``Phantom-{seed:04d}-{i:03d}/`` BraTS 2020 folders.
 
@@ -150,6 +154,8 @@ def generate_dataset(
         progress: called as ``progress(done, n)`` after each case.
         overwrite: replace existing case folders; without it, existing ones stop the run before any work.
         config: generator configuration shared by all cases.
+        workers: processes generating cases side by side (each case depends on its seed alone, so the
+            result does not depend on this).
 
     Returns:
         The case folders, in order.
@@ -163,11 +169,21 @@ def generate_dataset(
                 f"{len(existing)} case folder(s) already in {out_dir} (first: {existing[0]}); "
                 "pass overwrite=True (CLI: --overwrite) or choose another --out or --seed"
             )
-    paths = []
-    for index in range(n):
-        phantom = generate_phantom(case_seed(seed, index), config)
-        phantom.metadata["dataset"] = {"seed": int(seed), "index": index}  # provenance for the JSON file
-        paths.append(write_phantom(phantom, out_dir, case_id_for(seed, index), overwrite=overwrite))
-        if progress is not None:
-            progress(index + 1, n)
-    return paths
+    job = functools.partial(_generate_one, out_dir=out_dir, seed=seed, config=config, overwrite=overwrite)
+    if workers <= 1 or n == 1:
+        results = map(job, range(n))
+        return [_reported(path, done, n, progress) for done, path in enumerate(results, 1)]
+    with ProcessPoolExecutor(min(workers, n), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return [_reported(path, done, n, progress) for done, path in enumerate(pool.map(job, range(n)), 1)]
+
+
+def _generate_one(index: int, out_dir: Path, seed: int, config: PhantomConfig, overwrite: bool) -> Path:
+    phantom = generate_phantom(case_seed(seed, index), config)
+    phantom.metadata["dataset"] = {"seed": int(seed), "index": index}  # provenance for the JSON file
+    return write_phantom(phantom, out_dir, case_id_for(seed, index), overwrite=overwrite)
+
+
+def _reported(path: Path, done: int, n: int, progress: Callable[[int, int], None] | None) -> Path:
+    if progress is not None:
+        progress(done, n)
+    return path
