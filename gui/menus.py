@@ -1,0 +1,43 @@
+"""Adding actions to a main window from outside it, with public Qt API only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+
+def menu_named(window: QMainWindow, title: str) -> QMenu:
+    """The window's menu called ``title`` (ampersands ignored), created at the end of the menu bar if absent."""
+    plain = title.replace("&", "")
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == plain:
+            return action.menu()  # type: ignore[return-value]
+    return window.menuBar().addMenu(title)
+
+
+def make_action(window: QMainWindow, text: str, slot: Callable[[], object], tooltip: str,
+                shortcut: str | QKeySequence.StandardKey | None = None) -> QAction:
+    """A window-wide action with a tooltip (naming its shortcut) that any earlier owner of the shortcut yields.
+
+    Args:
+        window: owner; the action is added to it so its shortcut works without a menu.
+        text: menu text.
+        slot: called when triggered.
+        tooltip: what it does.
+        shortcut: key sequence, or None.
+    """
+    action = QAction(text, window)
+    action.triggered.connect(lambda _checked=False: slot())
+    if shortcut is not None:
+        sequence = QKeySequence(shortcut)
+        for other in window.findChildren(QAction):
+            if other is not action and other.shortcut() == sequence:
+                other.setShortcut(QKeySequence())  # one owner per shortcut, else Qt fires neither
+        action.setShortcut(sequence)
+        tooltip = f"{tooltip} ({sequence.toString(QKeySequence.SequenceFormat.NativeText)})"
+    action.setToolTip(tooltip)
+    action.setStatusTip(tooltip)
+    window.addAction(action)
+    return action

@@ -1,0 +1,80 @@
+"""Settings dialog: weights file and device kept in QSettings; the demo notice and the no-weights notice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMainWindow
+
+from engine.segment import BUNDLED_WEIGHTS
+from gui import settings_dialog
+from gui.settings_dialog import (
+    DEMO_STATUS,
+    NO_WEIGHTS,
+    SegmentationSettings,
+    load_settings,
+    read_weights_info,
+    weights_status,
+)
+from tests.gui.segment_helpers import isolated_store, tiny_weights
+
+pytestmark = pytest.mark.gui
+
+
+def test_settings_round_trip_through_qsettings(tmp_path: Path) -> None:
+    store = isolated_store(tmp_path)
+    assert load_settings(store) == SegmentationSettings(None, "auto")
+    settings_dialog.save_settings(store, SegmentationSettings(tmp_path / "w.safetensors", "cpu"))
+    again = load_settings(isolated_store(tmp_path))
+    assert again == SegmentationSettings(tmp_path / "w.safetensors", "cpu")
+    store.setValue("segmentation/device", "tpu")
+    assert load_settings(store).device == "auto"
+
+
+def test_weights_info_reads_the_demo_flag(tmp_path: Path) -> None:
+    assert read_weights_info(tiny_weights(tmp_path, demo=True)).demo
+    assert not read_weights_info(tiny_weights(tmp_path, demo=False)).demo
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    assert "not a safetensors file" in read_weights_info(junk).problem
+    assert "does not exist" in read_weights_info(tmp_path / "missing.safetensors").problem
+
+
+@pytest.mark.skipif(BUNDLED_WEIGHTS.is_file(), reason="bundled weights exist, so there is no 'no weights' state")
+def test_status_without_weights_says_where_to_choose_them() -> None:
+    text, usable = weights_status(SegmentationSettings(None, "auto"))
+    assert text == NO_WEIGHTS and not usable and "Settings" in text
+
+
+def test_controller_shows_demo_notice_and_dialog_applies(qtbot, tmp_path: Path) -> None:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    store = isolated_store(tmp_path)
+    controller = settings_dialog.install(window, store)
+    demo = tiny_weights(tmp_path, demo=True)
+    dialog = controller.open_dialog()
+    qtbot.addWidget(dialog)
+    dialog.weights_edit.setText(str(demo))
+    dialog.device_combo.setCurrentText("cpu")
+    assert DEMO_STATUS in dialog.info_label.text()
+    with qtbot.waitSignal(controller.changed, timeout=2000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert controller.settings == SegmentationSettings(demo, "cpu")
+    assert DEMO_STATUS in controller.status_text and "tiny-demo.safetensors" in controller.status_text
+    assert load_settings(isolated_store(tmp_path)).weights == demo  # persisted
+    plain = tiny_weights(tmp_path, demo=False)
+    controller.apply(SegmentationSettings(plain, "cpu"))
+    assert "not for clinical use" not in controller.status_text and "tiny.safetensors" in controller.status_text
+    assert controller.action.toolTip() and controller.action.shortcut().toString()
+
+
+def test_dialog_refuses_an_unusable_file(qtbot, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"x" * 20)
+    dialog = settings_dialog.SettingsDialog(SegmentationSettings())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.weights_edit.setText(str(junk))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and "unusable" in dialog.info_label.text()
