@@ -10,6 +10,7 @@ SEG references it; load both into the viewer together (see docs/input-and-export
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ def export_segmentation(
     force: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    ai_label_working: np.ndarray | None = None,
 ) -> ExportResult:
     """Map a working-space label map back to the native T1ce grid and write the requested exports.
 
@@ -121,6 +123,9 @@ def export_segmentation(
         force: replace existing files; without it, no file is written when any target exists.
         progress: ``progress(stage, done, total)`` per export step.
         cancel: polled between steps.
+        ai_label_working: the automatic result ``label_working`` was edited from (same grid), or None. When
+            given, the sidecar records AI vs edited volumes and their Dice, and a label map that differs from
+            it is exported as edited (SEMIAUTOMATIC) even if ``settings.edited`` is False.
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) for bad labels or occupied targets.
@@ -130,10 +135,15 @@ def export_segmentation(
     paths = export_paths(prepared, out_dir, settings)
     for path in paths.values():
         check_writable(path, force)
-    label = convert_labels(prepared.to_native(convert_labels(label_working, "brats2020"), settings.method), "brats2020")
+    label = _to_native(prepared, label_working, settings)
+    ai_native = None
+    if ai_label_working is not None:
+        ai_native = _to_native(prepared, ai_label_working, settings)
+        if not np.array_equal(convert_labels(ai_label_working, "brats2020"), convert_labels(label_working, "brats2020")):
+            settings = dataclasses.replace(settings, edited=True)
     files: dict[str, Path] = {}
     try:
-        _write_all(prepared, label, paths, settings, files, force, progress, cancel)
+        _write_all(prepared, label, paths, settings, files, force, progress, cancel, ai_native)
     except BaseException:
         _remove(files)  # no partial export: what this call wrote goes again
         raise
@@ -142,8 +152,13 @@ def export_segmentation(
     return ExportResult(files, label)
 
 
+def _to_native(prepared: PreparedCase, label_working: np.ndarray, settings: ExportSettings) -> np.ndarray:
+    return convert_labels(prepared.to_native(convert_labels(label_working, "brats2020"), settings.method), "brats2020")
+
+
 def _write_all(prepared: PreparedCase, label: np.ndarray, paths: dict[str, Path], settings: ExportSettings,
-               files: dict[str, Path], force: bool, progress: ProgressCallback | None, cancel: CancelCheck | None) -> None:
+               files: dict[str, Path], force: bool, progress: ProgressCallback | None, cancel: CancelCheck | None,
+               ai_native: np.ndarray | None = None) -> None:
     """Write each requested export, recording each finished one in ``files``."""
     steps = len(paths)
     if "nifti" in paths:
@@ -163,7 +178,7 @@ def _write_all(prepared: PreparedCase, label: np.ndarray, paths: dict[str, Path]
         check_cancel(cancel, "export")
         sidecar = build_sidecar(prepared.manifest, label, prepared.space.native, algorithm=settings.algorithm,
                                 settings=_settings_record(settings, prepared),
-                                outputs={k: str(v) for k, v in files.items()})
+                                outputs={k: str(v) for k, v in files.items()}, ai_label_native=ai_native)
         files["json"] = write_sidecar(paths["json"], sidecar, force)
 
 

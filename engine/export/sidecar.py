@@ -23,6 +23,7 @@ from engine.export.atomic import write_bytes_atomic
 from engine.export.dicom_seg import AlgorithmInfo
 from engine.geometry import Grid
 from engine.labels import LABEL_INFO, REGIONS, to_brats2020
+from engine.metrics import dice
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def build_sidecar(
     algorithm: AlgorithmInfo,
     settings: Mapping[str, object],
     outputs: Mapping[str, str],
+    ai_label_native: np.ndarray | None = None,
 ) -> dict[str, object]:
     """The sidecar's content.
 
@@ -72,8 +74,10 @@ def build_sidecar(
         algorithm: model identification.
         settings: export settings (label convention, inverse mapping method, edited flag, creator).
         outputs: kind -> path of every file written by the export.
+        ai_label_native: the automatic result on the same grid when ``label_native`` was edited from it; adds
+            an "editing" record (AI and edited volumes, Dice per region, changed voxels).
     """
-    return {
+    sidecar = {
         "format": SIDECAR_FORMAT,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "software": _software(),
@@ -88,6 +92,29 @@ def build_sidecar(
         "volumes_ml": region_volumes_ml(label_native, native_grid),
         "outputs": dict(outputs),
         "disclaimer": "research software; NOT FOR CLINICAL USE",
+    }
+    if ai_label_native is not None:
+        sidecar["editing"] = editing_record(ai_label_native, label_native, native_grid)
+    return sidecar
+
+
+def editing_record(ai_label: np.ndarray, edited_label: np.ndarray, grid: Grid) -> dict[str, object]:
+    """AI vs edited volumes (mL), Dice per region (ET, TC, WT) and the number of voxels the edits changed.
+
+    Args:
+        ai_label: the automatic result (BraTS labels) on ``grid``.
+        edited_label: the edited label map on ``grid``.
+        grid: their grid.
+    """
+    if ai_label.shape != edited_label.shape:
+        raise ValueError(f"AI label map {ai_label.shape} and edited one {edited_label.shape} differ in shape")
+    ai, edited = to_brats2020(ai_label), to_brats2020(edited_label)
+    return {
+        "ai_volumes_ml": region_volumes_ml(ai, grid),
+        "edited_volumes_ml": region_volumes_ml(edited, grid),
+        "dice_ai_vs_edited": {name: round(dice(np.isin(ai, values), np.isin(edited, values)), 4)
+                              for name, values in REGIONS.items()},
+        "changed_voxels": int(np.count_nonzero(ai != edited)),
     }
 
 
