@@ -1,5 +1,9 @@
 """The main window: four views (axial, coronal, sagittal, 3D) in a 2 x 2 grid, menus, toolbar, status bar.
 
+Double-click a view to maximise it (again to go back). View > Modality Grid (Ctrl+G) swaps the 2 x 2 layout
+for the four contrasts side by side. The review dock (``gui.review_panel``) sets how labels are drawn.
+Other modules plug in through ``window.menus[name]``, ``window.toolbar`` and ``set_edit_tool``.
+
 Open a case with File > Open Case... or by dropping its folder (or one of its NIfTI files) on the window.
 Loading runs in the background (``gui.case_loader``); a bad folder gives a message box and leaves the
 current case on screen.
@@ -10,9 +14,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QCursor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -21,28 +27,23 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSlider,
+    QStackedWidget,
     QWidget,
 )
 
 from engine.case import CaseError, default_demo_case
 from engine.labels import LABEL_INFO
 from gui.case_loader import CaseLoader, LoadedCase
+from gui.modality_grid import ModalityGrid
 from gui.orientation import AXIAL, CORONAL, SAGITTAL
+from gui.review_panel import ReviewPanel
+from gui.slice_interaction import EditTool
 from gui.slice_view import SliceView
-from gui.viewer_model import DISPLAY_NAMES, ViewerModel
+from gui.viewer_model import DISPLAY_NAMES, ViewerModel, window_presets
 from gui.volume_view import VolumeView
+from gui.window_menus import CONTROLS_HELP, build_menus, legend_tooltip
 
 log = logging.getLogger(__name__)
-
-CONTROLS_HELP = (
-    "<b>Slice views</b><br>"
-    "Left click / drag: move the crosshair (all views follow)<br>"
-    "Mouse wheel, Up/Down, Page Up/Page Down: previous / next slice<br>"
-    "Right drag: window (left-right) and level (up-down)<br>"
-    "Middle drag: pan; Ctrl + wheel: zoom; R: reset zoom and pan<br><br>"
-    "<b>3D view</b><br>Left drag: rotate; wheel / right drag: zoom; middle drag: pan<br><br>"
-    "<b>Keys</b><br>Ctrl+1..4: T1, T1ce, T2, FLAIR; Ctrl+L: label overlay on/off"
-)
 
 
 class MainWindow(QMainWindow):
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         self.model = model or ViewerModel()
         self.setWindowTitle("RevSeg")
         self.setAcceptDrops(True)
+        self._closed = False
+        self.menus: dict = {}
         self.loader = CaseLoader(self)
         self.loader.loaded.connect(self._on_case_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -68,25 +71,48 @@ class MainWindow(QMainWindow):
         self.coronal_view = SliceView(self.model, CORONAL)
         self.sagittal_view = SliceView(self.model, SAGITTAL)
         self.volume_view = VolumeView(self.model)
+        self.modality_grid = ModalityGrid(self.model)
+        self.review_panel = ReviewPanel(self.model, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.review_panel)
+        self.maximized_view: QWidget | None = None
+        self._hover: tuple[tuple[int, int, int], str | None] | None = None
         self._build_layout()
-        self._build_actions()
+        build_menus(self)
         self._build_toolbar()
         self._cursor_label = QLabel()
         self.statusBar().addPermanentWidget(self._cursor_label)
         self.statusBar().showMessage("Open a case folder (File > Open Case...) or drop one here")
+        for view in self.all_views:
+            view.vtk_widget.installEventFilter(self)
+        for view in self.editable_views:
+            view.hovered.connect(lambda voxel, v=view: self._on_hover(voxel, v.modality))
         self.model.case_changed.connect(self._on_case_changed)
         self.model.cursor_changed.connect(self._update_cursor_status)
         self.model.modality_changed.connect(self._on_modality_changed)
-        self._closed = False
+        self.model.overlay_changed.connect(self._sync_overlay_controls)
+        self.model.label_changed.connect(self._on_label_changed)
 
     @property
     def slice_views(self) -> tuple[SliceView, SliceView, SliceView]:
         return self.axial_view, self.coronal_view, self.sagittal_view
 
+    @property
+    def grid_views(self) -> tuple[SliceView, ...]:
+        return tuple(self.modality_grid.views.values())
+
+    @property
+    def editable_views(self) -> tuple[SliceView, ...]:
+        """Every slice view: the three planes and the modality grid's cells."""
+        return (*self.slice_views, *self.grid_views)
+
+    @property
+    def all_views(self) -> tuple[QWidget, ...]:
+        return (*self.slice_views, self.volume_view, *self.grid_views)
+
     # --- construction -----------------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        central = QWidget()
-        grid = QGridLayout(central)
+        layout_page = QWidget()
+        grid = QGridLayout(layout_page)
         grid.setContentsMargins(2, 2, 2, 2)
         grid.setSpacing(2)
         grid.addWidget(self.axial_view, 0, 0)
@@ -96,41 +122,13 @@ class MainWindow(QMainWindow):
         for index in (0, 1):
             grid.setRowStretch(index, 1)
             grid.setColumnStretch(index, 1)
-        self.setCentralWidget(central)
-
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = self._action("&Open Case...", self.choose_case_folder, QKeySequence.StandardKey.Open)
-        file_menu.addAction(self.open_action)
-        file_menu.addAction(self._action("Open &Demo Case", self.open_demo_case))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self._action("&Reset Views", self.reset_views, "Ctrl+R"))
-        view_menu.addAction(self._action("Reset &Window/Level", lambda: self.model.reset_window_level(),
-                                         "Ctrl+W"))
-        self.overlay_action = self._action("Show &Label Overlay", self._toggle_overlay, "Ctrl+L")
-        self.overlay_action.setCheckable(True)
-        self.overlay_action.setChecked(self.model.overlay_visible)
-        view_menu.addAction(self.overlay_action)
-        view_menu.addSeparator()
-        for number, modality in enumerate(DISPLAY_NAMES, start=1):
-            action = self._action(DISPLAY_NAMES[modality], lambda m=modality: self.set_modality(m), f"Ctrl+{number}")
-            view_menu.addAction(action)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self._action("&Controls", self._show_controls, QKeySequence.StandardKey.HelpContents))
-        help_menu.addAction(self._action("&About RevSeg", self._show_about))
-
-    def _action(self, text: str, slot: object, shortcut: object = None) -> QAction:
-        action = QAction(text, self)
-        action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        self.addAction(action)
-        return action
+        self.stack = QStackedWidget()
+        self.stack.addWidget(layout_page)
+        self.stack.addWidget(self.modality_grid)
+        self.setCentralWidget(self.stack)
 
     def _build_toolbar(self) -> None:
-        toolbar = self.addToolBar("Display")
+        self.toolbar = toolbar = self.addToolBar("Display")
         toolbar.setObjectName("display-toolbar")
         toolbar.setMovable(False)
         toolbar.addAction(self.open_action)
@@ -141,9 +139,10 @@ class MainWindow(QMainWindow):
         self.modality_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.modality_combo.currentIndexChanged.connect(self._on_modality_combo)
         toolbar.addWidget(self.modality_combo)
+        toolbar.addAction(self.grid_action)
         toolbar.addSeparator()
         self.overlay_check = QCheckBox("Labels")
-        self.overlay_check.setToolTip(_legend_tooltip())
+        self.overlay_check.setToolTip(legend_tooltip())
         self.overlay_check.setChecked(self.model.overlay_visible)
         self.overlay_check.toggled.connect(lambda on: self.model.set_overlay(visible=on))
         toolbar.addWidget(self.overlay_check)
@@ -154,7 +153,10 @@ class MainWindow(QMainWindow):
         self.opacity_slider.setToolTip("Label overlay opacity")
         self.opacity_slider.valueChanged.connect(lambda value: self.model.set_overlay(opacity=value / 100))
         toolbar.addWidget(self.opacity_slider)
-        self.model.overlay_changed.connect(self._sync_overlay_controls)
+        toolbar.addAction(self.outline_action)
+        toolbar.addAction(self.uncertainty_action)
+        toolbar.addAction(self.next_uncertain_action)
+        toolbar.addSeparator()
 
     # --- opening cases ----------------------------------------------------------------------------------
     def open_case(self, folder: str | Path) -> None:
@@ -207,10 +209,17 @@ class MainWindow(QMainWindow):
         for modality in self.model.modalities:
             self.modality_combo.addItem(DISPLAY_NAMES[modality], modality)
         self.modality_combo.blockSignals(False)
+        self._hover = None
         self._on_modality_changed()
+        self._on_label_changed()
+
+    def _on_label_changed(self) -> None:
         has_label = self.model.label is not None
-        self.overlay_check.setEnabled(has_label)
-        self.opacity_slider.setEnabled(has_label)
+        for widget in (self.overlay_check, self.opacity_slider, self.outline_action, *self.label_actions.values()):
+            widget.setEnabled(has_label)
+        has_uncertainty = self.model.uncertainty is not None
+        self.uncertainty_action.setEnabled(has_uncertainty)
+        self.next_uncertain_action.setEnabled(has_uncertainty)
         self._update_cursor_status()
 
     def _on_modality_changed(self) -> None:
@@ -219,6 +228,13 @@ class MainWindow(QMainWindow):
             self.modality_combo.blockSignals(True)
             self.modality_combo.setCurrentIndex(index)
             self.modality_combo.blockSignals(False)
+        modality = self.model.active_modality
+        default = self.model.default_window_levels.get(modality or "")
+        names = list(window_presets(modality, default)) if default is not None else []
+        for index, action in enumerate(self.preset_actions):
+            action.setVisible(index < len(names))
+            if index < len(names):
+                action.setText(f"{DISPLAY_NAMES[modality]}: {names[index]}")
         self._update_cursor_status()
 
     def _on_modality_combo(self, index: int) -> None:
@@ -231,26 +247,47 @@ class MainWindow(QMainWindow):
         if modality in self.model.modalities:
             self.model.set_active_modality(modality)
 
+    def apply_window_preset(self, index: int) -> None:
+        """Apply the ``index``-th window/level preset of the shown contrast (F5..F8)."""
+        modality = self.model.active_modality
+        default = self.model.default_window_levels.get(modality or "")
+        if default is None:
+            return
+        names = list(window_presets(modality, default))
+        if index < len(names):
+            self.model.apply_window_preset(names[index])
+            self.statusBar().showMessage(f"{DISPLAY_NAMES[modality]} window: {names[index]}", 3000)
+
+    def _on_hover(self, voxel: tuple[int, int, int] | None, modality: str | None) -> None:
+        self._hover = None if voxel is None else (voxel, modality)
+        self._update_cursor_status()
+
     def _update_cursor_status(self, *_: object) -> None:
-        if self.model.case is None:
+        case = self.model.case
+        if case is None:
             self._cursor_label.setText("")
             return
-        i, j, k = self.model.cursor
-        x, y, z = self.model.cursor_world
-        value = self.model.value_at_cursor()
-        text = f"voxel ({i}, {j}, {k})   RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm   "
-        text += f"{DISPLAY_NAMES[self.model.active_modality or 't1']} {value:.1f}"
-        label = self.model.label_at_cursor()
-        if label is not None:
+        voxel, modality, where = self.model.cursor, self.model.active_modality, "crosshair"
+        if self._hover is not None:
+            (voxel, modality), where = self._hover, "mouse"
+        volume = case.volumes.get(modality or "")
+        x, y, z = (case.affine @ np.array([*voxel, 1.0]))[:3]
+        text = f"{where}  voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})   RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
+        if volume is not None:
+            text += f"   {DISPLAY_NAMES[modality]} {float(volume.data[voxel]):.1f}"
+        if self.model.label is not None:
+            label = int(self.model.label[voxel])
             text += f"   label {label}" + (f" ({LABEL_INFO[label].short})" if label in LABEL_INFO else "")
+        if self.model.uncertainty is not None:
+            text += f"   uncertainty {float(self.model.uncertainty[voxel]):.2f}"
         self._cursor_label.setText(text)
 
-    def _toggle_overlay(self) -> None:
-        self.model.set_overlay(visible=self.overlay_action.isChecked())
-
     def _sync_overlay_controls(self) -> None:
-        for widget, value in ((self.overlay_action, self.model.overlay_visible),
-                              (self.overlay_check, self.model.overlay_visible)):
+        style = self.model.overlay_style
+        checks = [(self.overlay_action, self.model.overlay_visible), (self.overlay_check, self.model.overlay_visible),
+                  (self.outline_action, style.outline), (self.uncertainty_action, style.uncertainty_visible)]
+        checks += [(action, style.label_visible(value)) for value, action in self.label_actions.items()]
+        for widget, value in checks:
             widget.blockSignals(True)
             widget.setChecked(value)
             widget.blockSignals(False)
@@ -261,7 +298,60 @@ class MainWindow(QMainWindow):
     def reset_views(self) -> None:
         for view in self.slice_views:
             view.reset_view()
+        self.modality_grid.reset_views()
         self.volume_view.reset_camera()
+
+    # --- layout modes and editing -----------------------------------------------------------------------
+    def set_grid_mode(self, on: bool) -> None:
+        """Show the modality grid (True) or the 2 x 2 plane layout (False)."""
+        self.restore_views()
+        self.stack.setCurrentIndex(1 if on else 0)
+        self.grid_action.blockSignals(True)
+        self.grid_action.setChecked(bool(on))
+        self.grid_action.blockSignals(False)
+        self.statusBar().showMessage("Modality grid: T1, T1ce, T2, FLAIR at the same slice" if on else
+                                     "Axial, coronal, sagittal and 3D", 3000)
+
+    def toggle_maximized(self, view: QWidget) -> None:
+        """Maximise ``view`` within its layout (the 2 x 2 planes or the modality grid), or restore the layout."""
+        if self.maximized_view is view:
+            self.restore_views()
+            return
+        self.restore_views()
+        siblings = self.grid_views if view in self.grid_views else (*self.slice_views, self.volume_view)
+        for other in siblings:
+            other.setVisible(other is view)
+        self.maximized_view = view
+
+    def restore_views(self) -> None:
+        """Back to the full layout after a maximised view."""
+        for view in self.all_views:
+            view.setVisible(True)
+        self.maximized_view = None
+
+    def toggle_focused_view(self) -> None:
+        """Maximise the view under the mouse (the axial view if none), or restore the layout."""
+        if self.maximized_view is not None:
+            self.restore_views()
+            return
+        under = QApplication.widgetAt(QCursor.pos())
+        shown = [v for v in self.all_views if v.isVisible()]
+        view = next((v for v in shown if under is not None and (v is under or v.isAncestorOf(under))), shown[0])
+        self.toggle_maximized(view)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """A left double-click on a view (without an editing tool) maximises it or restores the layout."""
+        if (event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton
+                and not self._closed):
+            view = next((v for v in self.all_views if v.vtk_widget is watched), None)
+            if view is not None and getattr(view, "tool", None) is None:
+                self.toggle_maximized(view)
+        return super().eventFilter(watched, event)
+
+    def set_edit_tool(self, tool: EditTool | None) -> None:
+        """Give left-button input in every slice view to ``tool`` (None: back to moving the crosshair)."""
+        for view in self.editable_views:
+            view.set_tool(tool)
 
     # --- drag and drop ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -279,10 +369,10 @@ class MainWindow(QMainWindow):
         self.open_case(folder)
 
     # --- help and teardown ------------------------------------------------------------------------------
-    def _show_controls(self) -> None:
+    def show_controls(self) -> None:
         QMessageBox.information(self, "RevSeg controls", CONTROLS_HELP)
 
-    def _show_about(self) -> None:
+    def show_about(self) -> None:
         from engine import __version__
 
         QMessageBox.about(self, "About RevSeg", f"<b>RevSeg {__version__}</b><br>Brain-tumour MRI segmentation "
@@ -293,8 +383,10 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.loader.wait()
+            self.review_panel.shutdown()
             for view in (*self.slice_views, self.volume_view):
                 view.shutdown()
+            self.modality_grid.shutdown()
         super().closeEvent(event)
 
 
@@ -311,11 +403,3 @@ def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
             if path.is_file():
                 return path.parent
     return None
-
-
-def _legend_tooltip() -> str:
-    rows = "".join(
-        f"<tr><td style='background-color: rgb{info.rgb}'>&nbsp;&nbsp;&nbsp;</td><td>{value} {info.short}: "
-        f"{info.name}</td></tr>" for value, info in LABEL_INFO.items()
-    )
-    return f"Show the label map (Ctrl+L)<table>{rows}</table>"

@@ -1,13 +1,13 @@
 """One 2D slice view (axial, coronal or sagittal) of the viewer model, drawn with VTK.
 
 The slice is cut out of the numpy volume (see ``gui.orientation``) and shown by a vtkImageActor whose
-vtkImageProperty applies the window/level; the label map is shown by a second actor as an RGBA image. The
-view's world coordinates are display millimetres: column c, row r of the display image sits at
-(c * spacing_h, r * spacing_v), so the physical aspect ratio is kept and clicks map back to voxels exactly.
+vtkImageProperty applies the window/level; the label and uncertainty overlays are RGBA image actors above
+it (``gui.slice_overlay``). The view's world coordinates are display millimetres: column c, row r of the
+display image sits at (c * spacing_h, r * spacing_v), so the physical aspect ratio is kept and clicks map
+back to voxels exactly. Input handling (and the editing-tool hook) is in ``gui.slice_interaction``.
 
-Mouse: left click/drag moves the crosshair (linked to the other views), wheel scrolls slices, right drag
-changes window (horizontal) and level (vertical), middle drag pans, Ctrl+wheel zooms. Keys: Up/Down and
-Page Up/Page Down scroll slices, R resets zoom and pan.
+A view shows the model's active contrast, or a fixed one (``modality``; the modality grid's views). A view
+that is not on screen does no work; it catches up when it is shown again.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer, vtkTextActor
 
 from gui.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
-from gui.viewer_model import ViewerModel, label_colors_rgba
+from gui.slice_interaction import INTERACTOR_EVENTS, SliceInteraction
+from gui.slice_overlay import SliceOverlays
+from gui.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
 from gui.vtk_widget import anchored_text_actor, create_vtk_widget, set_image_pixels
 
 log = logging.getLogger(__name__)
@@ -31,25 +34,31 @@ _CROSSHAIR_RGB = (1.0, 0.78, 0.1)
 _LABEL_RGB = (0.55, 0.85, 1.0)
 _INFO_RGB = (0.85, 0.85, 0.85)
 _FIT_MARGIN = 1.04
-_ZOOM_STEP = 1.15
-# Window/level drag: one screen height of movement changes the window (or level) by one default window.
-_WINDOW_DRAG_GAIN = 1.0
-# Depth order along the camera axis: image, then label overlay, then crosshair nearest to the camera.
-_OVERLAY_Z, _CROSSHAIR_Z, _CAMERA_Z = 0.5, 1.0, 500.0
-_INTERACTOR_EVENTS = (
-    "LeftButtonPressEvent", "LeftButtonReleaseEvent", "RightButtonPressEvent", "RightButtonReleaseEvent",
-    "MiddleButtonPressEvent", "MiddleButtonReleaseEvent", "MouseMoveEvent", "MouseWheelForwardEvent",
-    "MouseWheelBackwardEvent", "KeyPressEvent", "ConfigureEvent",
-)
+# Depth along the camera axis: image at 0, overlays at 0.5-0.7, crosshair nearest to the camera.
+_CROSSHAIR_Z, _CAMERA_Z = 1.0, 500.0
 
 
-class SliceView(QWidget):
-    """A 2D view of ``plane`` that follows ``model`` and edits its cursor and window/level."""
+class SliceView(SliceInteraction, QWidget):
+    """A 2D view of ``plane`` that follows ``model`` and edits its cursor and window/level.
 
-    def __init__(self, model: ViewerModel, plane: Plane, parent: QWidget | None = None) -> None:
+    Signals:
+        hovered(object): the voxel (i, j, k) under the mouse, or None when the mouse is off the image.
+    """
+
+    hovered = Signal(object)
+
+    def __init__(self, model: ViewerModel, plane: Plane, parent: QWidget | None = None,
+                 modality: str | None = None) -> None:
+        """Args:
+            model: the shared viewer model.
+            plane: the slice orientation.
+            parent: Qt parent.
+            modality: show this contrast always (None: the model's active contrast).
+        """
         super().__init__(parent)
         self.model = model
         self.plane = plane
+        self.fixed_modality = modality
         self.vtk_widget = create_vtk_widget(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -60,20 +69,29 @@ class SliceView(QWidget):
         self.renderer.SetBackground(0.0, 0.0, 0.0)
         self.render_window.AddRenderer(self.renderer)
         self.last_render_seconds = 0.0
+        self.tool = None
         self._closed = False
-        self._shown_key: tuple | None = None  # (modality, slice index) currently in the image actor
+        self._stale = False  # the model changed while the view was hidden
+        self._shown_key: tuple | None = None  # (modality, slice index, case) currently in the image actor
         self._auto_fit = True
         self._drag: str | None = None
         self._drag_start: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
-        self._label_lut = label_colors_rgba()
-        self._overlay_has_pixels = False
         self._build_scene()
-        for event in _INTERACTOR_EVENTS:
+        for event in INTERACTOR_EVENTS:
             self.interactor.AddObserver(event, self._on_vtk_event)
         self.vtk_widget.Initialize()
         self._connect_model(True)
         if model.case is not None:
             self._on_case_changed()
+
+    @property
+    def modality(self) -> str | None:
+        """The contrast this view shows."""
+        return self.fixed_modality or self.model.active_modality
+
+    @property
+    def overlay_actor(self) -> vtkImageActor:
+        return self.overlays.label_actor
 
     # --- scene ------------------------------------------------------------------------------------------
     def _build_scene(self) -> None:
@@ -82,12 +100,8 @@ class SliceView(QWidget):
         self.image_actor.GetMapper().SetInputData(self._image)
         self.image_actor.GetProperty().SetInterpolationTypeToLinear()
         self.image_actor.VisibilityOff()
-        self._labels = vtkImageData()
-        self.overlay_actor = vtkImageActor()
-        self.overlay_actor.GetMapper().SetInputData(self._labels)
-        self.overlay_actor.GetProperty().SetInterpolationTypeToNearest()
-        self.overlay_actor.SetPosition(0, 0, _OVERLAY_Z)
-        self.overlay_actor.VisibilityOff()
+        self.renderer.AddActor(self.image_actor)
+        self.overlays = SliceOverlays(self.renderer)
         self._crosshair_points = vtkPoints()
         self._crosshair_points.SetNumberOfPoints(4)
         lines = vtkCellArray()
@@ -104,8 +118,7 @@ class SliceView(QWidget):
         self.crosshair_actor.GetProperty().SetOpacity(0.7)
         self.crosshair_actor.VisibilityOff()
         self._crosshair = crosshair
-        for actor in (self.image_actor, self.overlay_actor, self.crosshair_actor):
-            self.renderer.AddActor(actor)
+        self.renderer.AddActor(self.crosshair_actor)
         self.edge_labels = [self._text_actor(text, anchor) for text, anchor in zip(
             self.plane.edge_labels, ("left", "right", "top", "bottom"), strict=True)]
         self.info_text = self._text_actor(self.plane.title, "top-left", _INFO_RGB, 13)
@@ -126,6 +139,7 @@ class SliceView(QWidget):
             (self.model.modality_changed, self._on_modality_changed),
             (self.model.window_level_changed, self._on_window_level_changed),
             (self.model.overlay_changed, self._on_overlay_changed),
+            (self.model.label_changed, self._on_label_changed),
         )
         for event, callback in pairs:
             (event.connect if connect else event.disconnect)(callback)
@@ -140,59 +154,75 @@ class SliceView(QWidget):
         self._update_all()
 
     def _on_modality_changed(self) -> None:
-        self._update_all()
+        if self.fixed_modality is None:
+            self._update_all()
 
     def _on_window_level_changed(self, modality: str) -> None:
-        if modality == self.model.active_modality:
+        if modality == self.modality and self._on_screen():
             self._apply_window_level()
             self.render()
 
     def _on_overlay_changed(self) -> None:
-        self._apply_overlay_style()
-        self.render()
+        self._on_label_changed()
+
+    def _on_label_changed(self) -> None:
+        """Repaint the overlays of the shown slice only (editors call this on every brush dab)."""
+        if self.model.case is None or not self._on_screen():
+            return
+        started = time.perf_counter()
+        self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing)
+        self.render(started)
+
+    def _on_screen(self) -> bool:
+        """True when the view is shown; otherwise remember to catch up when it is."""
+        if self._closed:
+            return False
+        if not self.isVisible():
+            self._stale = True
+            return False
+        return True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale and self.model.case is not None and not self._closed:
+            self._stale = False
+            self._update_all()
 
     def _update_all(self) -> None:
-        """Bring slice, overlay, crosshair and texts in line with the model, then render."""
-        if self.model.case is None:
+        """Bring slice, overlays, crosshair and texts in line with the model, then render."""
+        if self.model.case is None or not self._on_screen():
             return
         started = time.perf_counter()
         self._update_slice()
         self._apply_window_level()
-        self._apply_overlay_style()
+        self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing)
         self._update_crosshair()
         self._update_info_text()
         self.render(started)
 
     def _update_slice(self) -> None:
-        volume = self.model.active_volume
-        index = self.model.cursor[self.plane.normal_axis]
-        key = (self.model.active_modality, index, id(self.model.case))
+        case = self.model.case
+        volume = case.volumes.get(self.modality or "") if case is not None else None
+        index = self.slice_index
+        key = (self.modality, index, id(case))
         if volume is None or key == self._shown_key:
             return
         self._shown_key = key
-        spacing = self.display_spacing
-        set_image_pixels(self._image, display_slice(volume, self.plane, index), spacing)
+        set_image_pixels(self._image, display_slice(volume.data, self.plane, index), self.display_spacing)
         self.image_actor.VisibilityOn()
-        label = self.model.label
-        labels = display_slice(label, self.plane, index) if label is not None else None
-        # Most slices hold no tumour: hide the overlay there instead of uploading a transparent image.
-        self._overlay_has_pixels = labels is not None and bool(labels.any())
-        if self._overlay_has_pixels:
-            set_image_pixels(self._labels, self._label_lut[labels], spacing)
+
+    @property
+    def window_level(self) -> WindowLevel | None:
+        return self.model.window_levels.get(self.modality or "")
 
     def _apply_window_level(self) -> None:
-        window_level = self.model.window_level
+        window_level = self.window_level
         if window_level is None:
             return
         prop = self.image_actor.GetProperty()
         prop.SetColorWindow(window_level.window)
         prop.SetColorLevel(window_level.level)
         self.window_text.SetInput(f"W {window_level.window:.0f}  L {window_level.level:.0f}")
-
-    def _apply_overlay_style(self) -> None:
-        visible = self.model.overlay_visible and self._overlay_has_pixels
-        self.overlay_actor.SetVisibility(visible)
-        self.overlay_actor.GetProperty().SetOpacity(self.model.overlay_opacity)
 
     def _update_crosshair(self) -> None:
         shape = self.model.shape
@@ -210,7 +240,10 @@ class SliceView(QWidget):
 
     def _update_info_text(self) -> None:
         axis = self.plane.normal_axis
-        self.info_text.SetInput(f"{self.plane.title}  {self.model.cursor[axis] + 1}/{self.model.shape[axis]}")
+        text = f"{self.plane.title}  {self.model.cursor[axis] + 1}/{self.model.shape[axis]}"
+        if self.fixed_modality is not None:
+            text = f"{DISPLAY_NAMES.get(self.fixed_modality, self.fixed_modality)}  {text}"
+        self.info_text.SetInput(text)
 
     # --- geometry ---------------------------------------------------------------------------------------
     @property
@@ -250,6 +283,14 @@ class SliceView(QWidget):
         column, row = self._display_to_image(x, y)
         return display_to_voxel(column, row, self.slice_index, self.model.shape, self.plane)
 
+    def voxel_under(self, x: int, y: int) -> tuple[int, int, int] | None:
+        """The voxel under VTK display pixel (x, y), or None when (x, y) is off the slice image."""
+        column, row = self._display_to_image(x, y)
+        columns, rows = display_shape(self.model.shape, self.plane)
+        if not (0 <= column < columns and 0 <= row < rows):
+            return None
+        return display_to_voxel(column, row, self.slice_index, self.model.shape, self.plane)
+
     def voxel_to_display_at(self, voxel: tuple[int, int, int]) -> tuple[int, int]:
         """VTK display pixel (origin bottom-left) where ``voxel``'s in-plane position is drawn."""
         column, row = voxel_to_display(voxel, self.model.shape, self.plane)
@@ -267,99 +308,6 @@ class SliceView(QWidget):
         wx, wy = (wx / w, wy / w) if w else (wx, wy)
         sx, sy = self.display_spacing
         return int(round(wx / sx)), int(round(wy / sy))
-
-    # --- interaction ------------------------------------------------------------------------------------
-    def _on_vtk_event(self, _caller: object, event: str) -> None:
-        if self.model.case is None or self._closed:
-            return
-        handler = getattr(self, f"_handle_{event}", None)
-        if handler is not None:
-            handler()
-
-    def _handle_ConfigureEvent(self) -> None:  # noqa: N802 - named after the VTK event
-        if self._auto_fit:
-            self._fit_camera()
-
-    def _handle_LeftButtonPressEvent(self) -> None:  # noqa: N802
-        self._drag = "cursor"
-        self._move_cursor_to_event()
-
-    def _handle_RightButtonPressEvent(self) -> None:  # noqa: N802
-        window_level = self.model.window_level
-        x, y = self.interactor.GetEventPosition()
-        if window_level is not None:
-            self._drag = "window"
-            self._drag_start = (x, y, window_level.window, window_level.level)
-
-    def _handle_MiddleButtonPressEvent(self) -> None:  # noqa: N802
-        x, y = self.interactor.GetEventPosition()
-        self._drag = "pan"
-        self._drag_start = (x, y, 0.0, 0.0)
-
-    def _handle_LeftButtonReleaseEvent(self) -> None:  # noqa: N802
-        self._drag = None
-
-    _handle_RightButtonReleaseEvent = _handle_LeftButtonReleaseEvent  # noqa: N815
-    _handle_MiddleButtonReleaseEvent = _handle_LeftButtonReleaseEvent  # noqa: N815
-
-    def _handle_MouseMoveEvent(self) -> None:  # noqa: N802
-        if self._drag == "cursor":
-            self._move_cursor_to_event()
-        elif self._drag == "window":
-            self._drag_window_level()
-        elif self._drag == "pan":
-            self._drag_pan()
-
-    def _handle_MouseWheelForwardEvent(self) -> None:  # noqa: N802
-        self._wheel(+1)
-
-    def _handle_MouseWheelBackwardEvent(self) -> None:  # noqa: N802
-        self._wheel(-1)
-
-    def _handle_KeyPressEvent(self) -> None:  # noqa: N802
-        steps = {"Up": 1, "Down": -1, "Prior": 10, "Next": -10}.get(self.interactor.GetKeySym())
-        if steps is not None:
-            self.model.move_slice(self.plane.normal_axis, steps)
-        elif self.interactor.GetKeySym() in ("r", "R"):
-            self.reset_view()
-
-    def _wheel(self, direction: int) -> None:
-        if QApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom(_ZOOM_STEP if direction > 0 else 1 / _ZOOM_STEP)
-        else:
-            self.model.move_slice(self.plane.normal_axis, direction)
-
-    def zoom(self, factor: float) -> None:
-        """Magnify by ``factor`` (> 1 zooms in) about the view centre."""
-        camera = self.renderer.GetActiveCamera()
-        camera.SetParallelScale(camera.GetParallelScale() / factor)
-        self._auto_fit = False
-        self.render()
-
-    def _move_cursor_to_event(self) -> None:
-        x, y = self.interactor.GetEventPosition()
-        self.model.set_cursor(self.display_to_voxel_at(x, y))
-
-    def _drag_window_level(self) -> None:
-        x, y = self.interactor.GetEventPosition()
-        x0, y0, window0, level0 = self._drag_start
-        default = self.model.default_window_levels.get(self.model.active_modality or "")
-        scale = (default.window if default else window0) * _WINDOW_DRAG_GAIN / max(self.render_window.GetSize()[1], 1)
-        self.model.set_window_level(window0 + (x - x0) * scale, level0 + (y - y0) * scale)
-
-    def _drag_pan(self) -> None:
-        x, y = self.interactor.GetEventPosition()
-        x0, y0, _, _ = self._drag_start
-        camera = self.renderer.GetActiveCamera()
-        mm_per_pixel = 2 * camera.GetParallelScale() / max(self.render_window.GetSize()[1], 1)
-        dx, dy = -(x - x0) * mm_per_pixel, -(y - y0) * mm_per_pixel
-        fx, fy, fz = camera.GetFocalPoint()
-        px, py, pz = camera.GetPosition()
-        camera.SetFocalPoint(fx + dx, fy + dy, fz)
-        camera.SetPosition(px + dx, py + dy, pz)
-        self._drag_start = (x, y, 0.0, 0.0)
-        self._auto_fit = False
-        self.render()
 
     # --- rendering and teardown -------------------------------------------------------------------------
     def render(self, started: float | None = None) -> None:

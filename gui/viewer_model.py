@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.case import MODALITIES, Case
 from engine.labels import LABEL_INFO
+from gui.overlay_style import OverlayStyle
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,13 @@ DISPLAY_NAMES = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 # Percentiles of the non-zero (brain) voxels that bound the default window: robust to a few hot voxels.
 _WINDOW_PERCENTILES = (0.5, 99.5)
 _MIN_WINDOW = 1e-6
+# Window/level presets, relative to a contrast's default window: (name, window factor, level shift in windows).
+# The contrast-specific one highlights what that contrast is read for (enhancing rim, oedema, fluid).
+_COMMON_PRESETS = (("Default", 1.0, 0.0), ("Narrow", 0.6, 0.0), ("Wide", 1.6, 0.0))
+_MODALITY_PRESETS = {
+    "t1": ("Grey/white", 0.45, 0.05), "t1ce": ("Enhancement", 0.55, 0.2),
+    "t2": ("Fluid", 0.7, 0.2), "flair": ("Oedema", 0.55, 0.15),
+}
 
 
 class Event:
@@ -95,6 +103,15 @@ def label_colors_rgba(opacity: int = 255) -> np.ndarray:
     return table
 
 
+def window_presets(modality: str, default: WindowLevel) -> dict[str, WindowLevel]:
+    """Named windows of ``modality`` derived from its ``default`` window (same order for every contrast)."""
+    presets = list(_COMMON_PRESETS)
+    if modality in _MODALITY_PRESETS:
+        presets.append(_MODALITY_PRESETS[modality])
+    return {name: WindowLevel(default.window * factor, default.level + shift * default.window)
+            for name, factor, shift in presets}
+
+
 class ViewerModel:
     """What the viewer shows. Change it only through its methods, which emit the matching event.
 
@@ -103,7 +120,7 @@ class ViewerModel:
         cursor_changed [old_voxel] - the crosshair moved.
         modality_changed [] - another contrast is shown.
         window_level_changed [modality] - the grey-value window of ``modality`` changed.
-        overlay_changed [] - label overlay shown/hidden or its opacity changed.
+        overlay_changed [] - label overlay shown/hidden, its opacity or its style (``overlay_style``) changed.
         label_changed [] - the label map (or its uncertainty map) was replaced or edited in place.
 
     The label map shown is ``case.label`` (uint8, BraTS labels 0/1/2/4, on the case's grid); a segmentation
@@ -118,6 +135,7 @@ class ViewerModel:
         self.default_window_levels: dict[str, WindowLevel] = {}
         self.overlay_visible = True
         self.overlay_opacity = 0.45
+        self.overlay_style = OverlayStyle()
         self.case_changed = Event("case_changed")
         self.cursor_changed = Event("cursor_changed")
         self.modality_changed = Event("modality_changed")
@@ -287,3 +305,21 @@ class ViewerModel:
                 self.overlay_opacity, changed = opacity, True
         if changed:
             self.overlay_changed.emit()
+
+    def set_overlay_style(self, style: OverlayStyle | None = None, **changes: object) -> None:
+        """Replace the overlay style, or change some of its fields (see ``OverlayStyle``)."""
+        new = (style or self.overlay_style).replace(**changes) if changes else (style or self.overlay_style)
+        if new != self.overlay_style:
+            self.overlay_style = new
+            self.overlay_changed.emit()
+
+    def apply_window_preset(self, name: str, modality: str | None = None) -> None:
+        """Set the window of ``modality`` (default: the active one) to its preset ``name``."""
+        modality = modality or self.active_modality
+        default = self.default_window_levels.get(modality or "")
+        if default is None:
+            raise ValueError(f"no contrast {modality!r} loaded (loaded: {self.modalities})")
+        presets = window_presets(modality, default)  # type: ignore[arg-type]
+        if name not in presets:
+            raise ValueError(f"no window preset {name!r} for {modality}; presets: {', '.join(presets)}")
+        self.set_window_level(presets[name].window, presets[name].level, modality)

@@ -7,6 +7,10 @@ as under Xvfb), where the CPU caster is 5-10x faster than GPU ray casting emulat
 at half resolution (every second voxel), which keeps rotation interactive without a GPU. The transfer function
 follows the active contrast's window/level (re-rendered after a short pause, as dragging it re-renders
 the 2D views many times per second).
+
+The tumour labels are drawn as smooth coloured surfaces inside the volume (``gui.label_surfaces``), rebuilt
+a short while after the label map or the overlay style last changed (an editor changes the label map on
+every brush dab). While surfaces are shown the volume rendering is made fainter so that they show through.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from vtkmodules.vtkRenderingCore import (
 )
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
+from gui.label_surfaces import LabelSurfaces
 from gui.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
 from gui.vtk_widget import create_vtk_widget
 
@@ -39,6 +44,9 @@ log = logging.getLogger(__name__)
 # Above this many voxels the volume is rendered from every second voxel along each axis.
 _FULL_RESOLUTION_MAX_VOXELS = 3_000_000
 _TRANSFER_FUNCTION_DELAY_MS = 200
+_SURFACE_DELAY_MS = 300
+# Volume-rendering opacity while tumour surfaces are shown: the brain becomes a faint context.
+_CONTEXT_OPACITY_SCALE = 0.3
 # Camera direction from the volume centre: in front (anterior), a little to the patient's left and above.
 _CAMERA_DIRECTION = np.array([-0.45, 1.0, 0.35])
 _SOFTWARE_OPENGL = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe")
@@ -88,6 +96,11 @@ class VolumeView(QWidget):
         self._transfer_timer.setInterval(_TRANSFER_FUNCTION_DELAY_MS)
         self._transfer_timer.timeout.connect(self._update_transfer_function)
         self._logged_mode = False
+        self.surfaces = LabelSurfaces(self.renderer)
+        self._surface_timer = QTimer(self)
+        self._surface_timer.setSingleShot(True)
+        self._surface_timer.setInterval(_SURFACE_DELAY_MS)
+        self._surface_timer.timeout.connect(self.update_surfaces)
         self._connect_model(True)
         if model.case is not None:
             self._on_case_changed()
@@ -97,13 +110,30 @@ class VolumeView(QWidget):
             (self.model.case_changed, self._on_case_changed),
             (self.model.modality_changed, self._on_modality_changed),
             (self.model.window_level_changed, self._on_window_level_changed),
+            (self.model.label_changed, self._schedule_surfaces),
+            (self.model.overlay_changed, self._schedule_surfaces),
         )
         for event, callback in pairs:
             (event.connect if connect else event.disconnect)(callback)
 
     def _on_case_changed(self) -> None:
         self._update_volume()
+        self.update_surfaces(render=False)
         self.reset_camera()
+
+    def _schedule_surfaces(self) -> None:
+        if not self._closed:
+            self._surface_timer.start()
+
+    def update_surfaces(self, render: bool = True) -> None:
+        """Rebuild the tumour surfaces from the model's label map and overlay style now."""
+        self._surface_timer.stop()
+        case = self.model.case
+        if case is None or self._closed:
+            return
+        self.surfaces.update(case.label, self.model.overlay_style, case.affine[:3, 3], case.spacing,
+                             visible=self.model.overlay_visible)
+        self._update_transfer_function(render=render)
 
     def _on_modality_changed(self) -> None:
         self._update_volume()
@@ -135,7 +165,8 @@ class VolumeView(QWidget):
         window_level = self.model.window_level
         if window_level is None or self._closed:
             return
-        _set_transfer_functions(self.volume.GetProperty(), window_level)
+        scale = _CONTEXT_OPACITY_SCALE if self.surfaces.actors else 1.0
+        _set_transfer_functions(self.volume.GetProperty(), window_level, scale)
         if render:
             self.render()
 
@@ -167,6 +198,7 @@ class VolumeView(QWidget):
             return
         self._closed = True
         self._transfer_timer.stop()
+        self._surface_timer.stop()
         self._connect_model(False)
         self._orientation_marker.SetEnabled(False)
         self.vtk_widget.Finalize()
@@ -202,14 +234,20 @@ def _volume_property() -> vtkVolumeProperty:
     return prop
 
 
-def _set_transfer_functions(prop: vtkVolumeProperty, window_level: WindowLevel) -> None:
-    """Tissue brighter than the lower ~15 % of the window becomes visible, bright tissue nearly opaque."""
+def _set_transfer_functions(prop: vtkVolumeProperty, window_level: WindowLevel, opacity_scale: float = 1.0) -> None:
+    """Tissue brighter than the lower ~15 % of the window becomes visible, bright tissue nearly opaque.
+
+    Args:
+        prop: the volume's property.
+        window_level: the shown contrast's window.
+        opacity_scale: factor on every opacity (< 1 makes the volume a faint context).
+    """
     low, width = window_level.low, window_level.window
     opacity = prop.GetScalarOpacity()
     opacity.RemoveAllPoints()
     opacity.AddPoint(low + 0.12 * width, 0.0)
-    opacity.AddPoint(low + 0.35 * width, 0.06)
-    opacity.AddPoint(low + width, 0.45)
+    opacity.AddPoint(low + 0.35 * width, 0.06 * opacity_scale)
+    opacity.AddPoint(low + width, 0.45 * opacity_scale)
     color = prop.GetRGBTransferFunction()
     color.RemoveAllPoints()
     color.AddRGBPoint(low, 0.0, 0.0, 0.0)
