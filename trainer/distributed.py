@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -96,3 +97,16 @@ def shutdown(context: DistributedContext) -> None:
     if context.is_distributed:
         dist.barrier()
         dist.destroy_process_group()
+
+
+def autograd_sum_over_ranks(context: DistributedContext) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """An all-reduce (sum) that back-propagates, for losses over the global batch; None in one process.
+
+    The backward all-reduces the gradients too, which DDP's averaging then turns into exactly the gradient of
+    one process holding the whole global batch.
+    """
+    if not context.is_distributed:
+        return None
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce

@@ -26,7 +26,14 @@ from engine.model import build_network
 from trainer.augment import AugmentConfig
 from trainer.config import TrainConfig
 from trainer.data import CHANNELS, build_cache, cached_cases, discover_cases, load_or_write_split
-from trainer.distributed import DistributedContext, all_reduce_mean, barrier, init_distributed, wrap_model
+from trainer.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    autograd_sum_over_ranks,
+    barrier,
+    init_distributed,
+    wrap_model,
+)
 from trainer.losses import RegionLoss
 from trainer.optim import (
     WeightEMA,
@@ -103,7 +110,8 @@ class Trainer:
         self.network = build_network(self.unet_config).to(ctx.device)
         self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.optimizer = build_optimizer(self.network, cfg)
-        self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay)
+        self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay,
+                               sum_reduce=autograd_sum_over_ranks(ctx))
         self.steps_per_epoch = max(1, cfg.patches_per_epoch // (cfg.batch_size * ctx.world_size))
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if self.resume:
