@@ -321,12 +321,16 @@ class MainWindow(QMainWindow):
         siblings = self.grid_views if view in self.grid_views else (*self.slice_views, self.volume_view)
         for other in siblings:
             other.setVisible(other is view)
+        row, column, _, _ = _grid_layout(view).getItemPosition(_grid_layout(view).indexOf(view))
+        _set_stretches(_grid_layout(view), row, column)  # empty rows and columns would keep their stretch
         self.maximized_view = view
 
     def restore_views(self) -> None:
         """Back to the full layout after a maximised view."""
         for view in self.all_views:
             view.setVisible(True)
+        for view in (self.axial_view, self.grid_views[0]):
+            _set_stretches(_grid_layout(view), None, None)
         self.maximized_view = None
 
     def toggle_focused_view(self) -> None:
@@ -403,3 +407,14 @@ def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
             if path.is_file():
                 return path.parent
     return None
+
+
+def _grid_layout(view: QWidget) -> QGridLayout:
+    return view.parentWidget().layout()  # type: ignore[return-value]
+
+
+def _set_stretches(grid: QGridLayout, row: int | None, column: int | None) -> None:
+    """Stretch only ``row`` and ``column`` of a 2 x 2 grid (None: both rows and columns evenly)."""
+    for index in (0, 1):
+        grid.setRowStretch(index, 1 if row is None or index == row else 0)
+        grid.setColumnStretch(index, 1 if column is None or index == column else 0)
