@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
+
+log = logging.getLogger(__name__)
 
 
 def menu_named(window: QMainWindow, title: str) -> QMenu:
@@ -34,6 +37,7 @@ def make_action(window: QMainWindow, text: str, slot: Callable[[], object], tool
         sequence = QKeySequence(shortcut)
         for other in window.findChildren(QAction):
             if other is not action and other.shortcut() == sequence:
+                log.warning("shortcut %s moves from '%s' to '%s'", sequence.toString(), other.text(), text)
                 other.setShortcut(QKeySequence())  # one owner per shortcut, else Qt fires neither
         action.setShortcut(sequence)
         tooltip = f"{tooltip} ({sequence.toString(QKeySequence.SequenceFormat.NativeText)})"
