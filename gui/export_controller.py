@@ -1,0 +1,138 @@
+"""Export > NIfTI / DICOM-SEG: the shown label map through ``engine.interactive.export_for_viewer``.
+
+Each export writes the label map on the native T1ce grid (``CASE_seg.nii.gz`` or ``CASE_seg.dcm``, plus the
+T1ce as DICOM when the case came as NIfTI) with the JSON provenance sidecar (``CASE_seg.json``), then reads
+the files back; the self-check (frames, segments, voxel counts per label) is shown in the status bar, and a
+failed check in a warning. Edited label maps are exported as SEMIAUTOMATIC segmentations. The export runs
+in a worker thread; existing files are replaced only after the user agrees.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+
+from engine.errors import OutputExistsError
+from engine.interactive import ViewerExport, export_for_viewer
+from gui.background import BackgroundJob
+from gui.menus import make_action, menu_named
+
+log = logging.getLogger(__name__)
+
+KIND_NAMES = {"nifti": "NIfTI", "dicom-seg": "DICOM-SEG"}
+
+
+class ExportController(QObject):
+    """Export actions of a window.
+
+    Signals:
+        finished(ViewerExport): files written and read back.
+        failed(str): the message shown to the user.
+    """
+
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, window: QMainWindow, segmentation: object | None = None) -> None:
+        super().__init__(window)
+        self.window, self.segmentation = window, segmentation
+        self.job = BackgroundJob(self)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        self.last_export: ViewerExport | None = None
+        self.message_box: QMessageBox | None = None
+        self._pending: tuple[str, Path] | None = None
+        self.nifti_action = make_action(window, "Export Segmentation as &NIfTI...", lambda: self.export("nifti"),
+                                        "Write the label map as NIfTI on the T1ce grid, with the provenance sidecar",
+                                        "Ctrl+E")
+        self.seg_action = make_action(window, "Export Segmentation as &DICOM-SEG...", lambda: self.export("dicom-seg"),
+                                      "Write the label map as a DICOM-SEG referencing the T1ce series, with the "
+                                      "provenance sidecar", "Ctrl+Shift+E")
+        menu = menu_named(window, "&Export")
+        menu.addAction(self.nifti_action)
+        menu.addAction(self.seg_action)
+
+    @property
+    def busy(self) -> bool:
+        return self.job.busy
+
+    def export(self, kind: str, folder: str | Path | None = None, force: bool = False) -> bool:
+        """Export the shown label map into ``folder`` (asked for when None); False when nothing started."""
+        model = self.window.model
+        if self.busy:
+            return False
+        if model.case is None or model.label is None:
+            self.window.statusBar().showMessage("No segmentation to export: open a case and segment it first", 5000)
+            return False
+        if folder is None:
+            start = str(model.case.folder)
+            folder = QFileDialog.getExistingDirectory(self.window, f"Export {KIND_NAMES[kind]} into", start)
+            if not folder:
+                return False
+        case, label, source = model.case, model.label.copy(), model.label_source  # a snapshot: edits may go on
+        run = getattr(self.segmentation, "last_run", None) if source in ("ai", "edited") else None
+        self._pending = (kind, Path(folder))
+        self.window.statusBar().showMessage(f"Exporting {KIND_NAMES[kind]} into {folder} ...")
+        self.job.start(lambda progress, cancel: export_for_viewer(
+            case, label, folder, kind, source=source, run=run, force=force, progress=progress, cancel=cancel))
+        return True
+
+    def _on_finished(self, result: ViewerExport) -> None:
+        self.last_export = result
+        kind = "dicom-seg" if "dicom-seg" in result.files else "nifti"
+        text = f"Exported {KIND_NAMES[kind]} {result.files[kind].name}: {result.check.summary()}"
+        self.window.statusBar().showMessage(text)
+        if not result.check.ok:
+            self._show(QMessageBox.Icon.Warning, "Export self-check failed", text)
+        self.finished.emit(result)
+
+    def _on_failed(self, error: object, details: str) -> None:
+        kind, folder = self._pending or ("nifti", Path("."))
+        if isinstance(error, OutputExistsError):
+            self._ask_overwrite(kind, folder, str(error))
+            return
+        if isinstance(error, ValueError):
+            message = f"Export failed: {error}"
+            log.error("%s", message)
+        else:
+            message = f"Export failed: {type(error).__name__}: {error}. The details are in the log."
+            log.error("export failed\n%s", details)
+        self.window.statusBar().showMessage("Export failed", 5000)
+        self._show(QMessageBox.Icon.Critical, "Export", message, details)
+        self.failed.emit(message)
+
+    def _ask_overwrite(self, kind: str, folder: Path, message: str) -> None:
+        box = self._show(QMessageBox.Icon.Question, "Replace files?", f"{message.split(';')[0]}. Replace the files?")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.buttonClicked.connect(lambda button: self._overwrite_answer(box.standardButton(button), kind, folder))
+
+    def _overwrite_answer(self, answer: QMessageBox.StandardButton, kind: str, folder: Path) -> None:
+        if answer == QMessageBox.StandardButton.Yes:
+            self.export(kind, folder, force=True)
+        else:
+            self.window.statusBar().showMessage("Export not written", 5000)
+
+    def _show(self, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:
+        """A window-modal message box that leaves the event loop running (kept in ``message_box``)."""
+        self.message_box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self.window)
+        if details:
+            self.message_box.setDetailedText(details)
+        self.message_box.open()
+        return self.message_box
+
+    def shutdown(self) -> None:
+        self.job.wait()
+
+
+def install(window: QMainWindow, segmentation: object | None = None) -> ExportController:
+    """Add Export > NIfTI (Ctrl+E) and DICOM-SEG (Ctrl+Shift+E) to ``window``.
+
+    Args:
+        window: the main window.
+        segmentation: the window's ``SegmentController`` (its ``last_run`` gives the provenance); defaults to
+            ``window.segmentation`` when the window has one.
+    """
+    return ExportController(window, segmentation if segmentation is not None else getattr(window, "segmentation", None))
