@@ -7,6 +7,7 @@ uploading and blending a transparent image.
 
 from __future__ import annotations
 
+import numpy as np
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
 
@@ -31,15 +32,27 @@ class SliceOverlays:
         renderer.AddActor(self.uncertainty_actor)
         self._has_labels = False
         self._has_uncertainty = False
+        self._painted: tuple | None = None  # what the overlays show now: inputs and the label slice
 
-    def update(self, model: ViewerModel, plane: Plane, index: int, spacing: tuple[float, float]) -> None:
-        """Repaint both overlays for slice ``index`` of ``plane`` and apply the model's style."""
+    def update(self, model: ViewerModel, plane: Plane, index: int, spacing: tuple[float, float]) -> bool:
+        """Repaint both overlays for slice ``index`` of ``plane`` and apply the model's style.
+
+        Returns:
+            False when nothing changed on screen (e.g. an edit elsewhere in the volume), so no render is needed.
+        """
         if self.painter.style is not model.overlay_style:
             self.painter.set_style(model.overlay_style)
         label = model.label
+        labels = display_slice(label, plane, index) if label is not None else None
+        key = (id(label), id(model.uncertainty), model.overlay_style, model.overlay_visible, model.overlay_opacity,
+               plane, index, spacing)
+        if self._painted is not None and self._painted[0] == key and (
+                labels is None or np.array_equal(self._painted[1], labels)):
+            return False
+        self._painted = (key, labels)
         rgba = None
-        if label is not None and model.overlay_visible:
-            rgba = self.painter.paint(display_slice(label, plane, index))
+        if labels is not None and model.overlay_visible:
+            rgba = self.painter.paint(labels)
         self._has_labels = rgba is not None
         if rgba is not None:
             set_image_pixels(self._labels, rgba, spacing)
@@ -51,6 +64,7 @@ class SliceOverlays:
         if rgba is not None:
             set_image_pixels(self._uncertainty, rgba, spacing)
         self.apply_style(model)
+        return True
 
     def apply_style(self, model: ViewerModel) -> None:
         """Visibility and opacity; outlines are drawn opaque so that thin lines stay readable."""
@@ -61,6 +75,7 @@ class SliceOverlays:
         self.uncertainty_actor.GetProperty().SetOpacity(_UNCERTAINTY_OPACITY)
 
     def clear(self) -> None:
+        self._painted = None
         self._has_labels = self._has_uncertainty = False
         self.label_actor.VisibilityOff()
         self.uncertainty_actor.VisibilityOff()

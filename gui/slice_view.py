@@ -170,8 +170,8 @@ class SliceView(SliceInteraction, QWidget):
         if self.model.case is None or not self._on_screen():
             return
         started = time.perf_counter()
-        self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing)
-        self.render(started)
+        if self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing):
+            self.render(started)
 
     def _on_screen(self) -> bool:
         """True when the view is shown; otherwise remember to catch up when it is."""

@@ -1,0 +1,66 @@
+"""Budgets on a full-size (240 x 240 x 155) case: resident memory with one case loaded and every view drawn
+(<= 1.5 GB, measured in a fresh process), and how fast a label edit reaches the screen (an editor calls
+notify_label_edited on every brush dab)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.case import default_demo_case
+from tests.gui.qt_helpers import open_window
+
+pytestmark = pytest.mark.gui
+
+ROOT = Path(__file__).resolve().parents[2]
+MEMORY_LIMIT_MIB = 1500
+EDIT_MEDIAN_LIMIT_S = 0.030
+EDITS = 30
+
+
+def test_memory_for_one_full_size_case_stays_under_1_5_gb() -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    completed = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_gui_memory.py")], cwd=ROOT,
+                               env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    print(f"\nGUI memory, {result['case']} {result['shape']}: resident {result['rss_mib']} MiB, "
+          f"peak {result['peak_mib']} MiB (before the case: {result['before_case_mib']:.0f} MiB)")
+    assert result["shape"] == [240, 240, 155]
+    assert result["surfaces"] == [1, 2, 4]  # the 3D tumour surfaces were built
+    assert result["rss_mib"] <= MEMORY_LIMIT_MIB and result["peak_mib"] <= MEMORY_LIMIT_MIB
+
+
+def test_a_label_edit_re_renders_the_slice_views_within_30_ms(qtbot) -> None:
+    window = open_window(qtbot, default_demo_case())
+    model, axial = window.model, window.axial_view
+    assert model.shape == (240, 240, 155) and model.label is not None
+    centre = tuple(np.argwhere(model.label > 0).mean(axis=0).round().astype(int))
+    model.set_cursor(centre)
+    times, totals = [], []
+    for step in range(EDITS):
+        i, j, k = centre
+        value = 2 if step % 2 == 0 else 0
+        model.label[i - 3:i + 3, j - 3:j + 3, k] = value  # one brush dab in the axial slice
+        started = time.perf_counter()
+        model.notify_label_edited()
+        totals.append(time.perf_counter() - started)
+        times.append(axial.last_render_seconds)
+    median, total = statistics.median(times), statistics.median(totals)
+    print(f"\nlabel edit, axial view overlay update + render: median {median * 1000:.1f} ms, max "
+          f"{max(times) * 1000:.1f} ms; all views: median {total * 1000:.1f} ms (view {axial.render_window.GetSize()})")
+    assert median <= EDIT_MEDIAN_LIMIT_S
+    dab = (slice(centre[0] - 3, centre[0] + 3), slice(centre[1] - 3, centre[1] + 3), centre[2])
+    surfaces = window.volume_view.surfaces
+    old = surfaces.actors.get(2)
+    model.label[dab] = 2
+    model.notify_label_edited()
+    qtbot.waitUntil(lambda: surfaces.actors.get(2) not in (None, old), timeout=10_000)  # 3D follows, later
