@@ -160,5 +160,5 @@ def provenance_rows(content: ReportContent) -> list[tuple[str, str]]:
     return [("Model", model.name), ("Weights", model.weights_name or "unknown"),
             ("Weights SHA-256", model.weights_sha256 or "unknown"),
             ("Demo weights", "yes" if model.demo else "no"),
-            ("Segmentation", "edited by a reader (SEMIAUTOMATIC)" if content.edited else "AI result, not edited"),
+            ("Segmentation", "edited (SEMIAUTOMATIC)" if content.edited else "AI result (AUTOMATIC)"),
             ("Software", content.software), ("Created", content.created)]
