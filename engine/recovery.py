@@ -39,6 +39,7 @@ class Recovery:
         saved_at: UTC time of the autosave (ISO 8601).
         ai_label_sha256: hash of the AI result the edits started from ("" when unknown).
         label: the edited label map.
+        ai_label: the AI result the edits started from (None when the file has none), for "reset to AI".
     """
 
     path: Path
@@ -48,6 +49,7 @@ class Recovery:
     saved_at: str
     ai_label_sha256: str
     label: np.ndarray
+    ai_label: np.ndarray | None = None
 
 
 def recovery_dir() -> Path:
@@ -76,7 +78,8 @@ def recovery_path(case_id: str, folder: str | Path, directory: Path | None = Non
 
 
 def write_recovery(label: np.ndarray, *, case_id: str, folder: str | Path, source: str = "edited",
-                   ai_label_sha256: str = "", directory: Path | None = None) -> Path:
+                   ai_label_sha256: str = "", ai_label: np.ndarray | None = None,
+                   directory: Path | None = None) -> Path:
     """Save ``label`` as the case's recovery file, atomically (a crash mid-write leaves the old file).
 
     Args:
@@ -85,12 +88,14 @@ def write_recovery(label: np.ndarray, *, case_id: str, folder: str | Path, sourc
         folder: the case's data folder.
         source: the label's source ("edited").
         ai_label_sha256: ``label_sha256`` of the AI result.
+        ai_label: the AI result itself (compresses to little; lets a restored session still reset to it).
         directory: recovery folder (default ``recovery_dir()``).
     """
     path = recovery_path(case_id, folder, directory)
     saved_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with atomic_path(path, force=True) as temporary, temporary.open("wb") as handle:
-        np.savez_compressed(handle, label=label, format=FORMAT, case_id=case_id, folder=str(Path(folder).resolve()),
+        extra = {} if ai_label is None else {"ai_label": ai_label}
+        np.savez_compressed(handle, label=label, format=FORMAT, **extra, case_id=case_id, folder=str(Path(folder).resolve()),
                             source=source, saved_at=saved_at, ai_label_sha256=ai_label_sha256)
     log.debug("autosaved %s to %s", case_id, path)
     return path
@@ -108,7 +113,8 @@ def load_recovery(path: str | Path) -> Recovery:
             if str(data["format"]) != FORMAT:
                 raise ValueError(f"{path} is not a {FORMAT} file")
             fields = {key: str(data[key]) for key in ("case_id", "folder", "source", "saved_at", "ai_label_sha256")}
-            return Recovery(path=path, label=data["label"].copy(), **fields)
+            ai_label = data["ai_label"].copy() if "ai_label" in data.files else None
+            return Recovery(path=path, label=data["label"].copy(), ai_label=ai_label, **fields)
     except (OSError, KeyError, EOFError, ValueError) as error:
         raise ValueError(f"cannot read the recovery file {path}: {error}") from None
 

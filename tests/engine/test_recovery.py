@@ -36,13 +36,14 @@ def test_round_trip_and_discard(recovery_folder, tmp_path):
     label, ai = _label(), np.zeros((20, 18, 10), np.uint8)
     case_folder = tmp_path / "data" / "BraTS 001"
     path = recovery.write_recovery(label, case_id="BraTS 001/x", folder=case_folder,
-                                   ai_label_sha256=recovery.label_sha256(ai))
+                                   ai_label_sha256=recovery.label_sha256(ai), ai_label=ai)
     assert path.parent == recovery_folder and path.suffix == ".npz" and " " not in path.name
     assert not list(recovery_folder.glob(".*tmp*"))  # no temporary left behind
     found = recovery.find_recovery("BraTS 001/x", case_folder)
     assert found is not None and np.array_equal(found.label, label) and found.label.dtype == np.uint8
     assert found.case_id == "BraTS 001/x" and found.source == "edited"
     assert found.folder == str(case_folder.resolve()) and found.ai_label_sha256 == recovery.label_sha256(ai)
+    assert np.array_equal(found.ai_label, ai) and found.ai_label_sha256 != recovery.label_sha256(label)
     assert recovery.find_recovery("BraTS 001/x", tmp_path / "elsewhere") is None  # same id, other folder
     assert [r.path for r in recovery.list_recoveries()] == [path]
     assert recovery.discard_recovery("BraTS 001/x", case_folder)
@@ -90,5 +91,5 @@ def test_file_of_a_process_killed_while_autosaving_restores_the_last_complete_sa
     assert process.returncode == -signal.SIGKILL
     found = recovery.find_recovery("C1", tmp_path)
     assert found is not None
-    assert np.unique(found.label).size == 1 and int(found.label.flat[0]) >= 3
+    assert np.unique(found.label).size == 1 and int(found.label.flat[0]) >= 3 and found.ai_label is None
     assert [r.case_id for r in recovery.list_recoveries()] == ["C1"]  # a torn temporary file is not listed
