@@ -123,6 +123,7 @@ class Trainer:
         self._open_tensorboard()
         log.info("training on %d cases, validating on %d, %d steps of %d patches per process",
                  len(self.train_cases), len(self.val_cases), self.total_steps, cfg.batch_size)
+        self.started = time.monotonic()  # the training clock (and time budget) starts now, after the set-up
 
     def _load_resume_state(self) -> None:
         state = load_state(self.out_dir / STATE_NAME)

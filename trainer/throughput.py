@@ -20,6 +20,7 @@ from dataclasses import replace
 import torch
 
 from engine.model import UNetConfig, build_network
+from engine.oom import is_out_of_memory
 from trainer.config import load_config
 from trainer.distributed import DistributedContext, all_reduce_mean, init_distributed, shutdown, wrap_model
 from trainer.losses import RegionLoss
@@ -62,6 +63,37 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
             "peak_gib_rank0": peak}
 
 
+def largest_patch(context: DistributedContext, unet_config: UNetConfig, batch: int, amp: bool, budget_gib: float,
+                  step: int = 32, max_patch: int = 512) -> dict[str, object]:
+    """Largest cubic patch (a multiple of ``step``) whose training step fits in ``budget_gib`` of GPU memory.
+
+    The cap is ``torch.cuda.set_per_process_memory_fraction``, so an allocation past it raises out-of-memory
+    as on a card of that size. Probes grow by ``step`` until the first that does not fit.
+    """
+    device = context.device
+    if device.type != "cuda":
+        raise ValueError("the largest-patch search needs a CUDA device")
+    total = torch.cuda.get_device_properties(device).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, budget_gib * 2**30 / total), device)
+    probes: dict[int, float | None] = {}
+    patch = 4 * step
+    while patch <= max_patch:
+        try:
+            probes[patch] = measure(context, unet_config, patch, batch, steps=1, warmup=1, amp=amp)["peak_gib_rank0"]
+        except Exception as error:  # noqa: BLE001 - only out-of-memory ends the search; the rest is re-raised
+            if not is_out_of_memory(error):
+                raise
+            probes[patch] = None
+        torch.cuda.empty_cache()
+        if probes[patch] is None:
+            break
+        patch += step
+    torch.cuda.set_per_process_memory_fraction(1.0, device)
+    fitting = [p for p, peak in probes.items() if peak is not None]
+    return {"largest_patch": max(fitting) if fitting else None, "budget_gib": budget_gib,
+            "probes": {str(p): (round(v, 2) if v is not None else "OOM") for p, v in probes.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--patch", type=int, default=128)
@@ -70,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--config", help="TOML recipe whose [model] is measured (default: UNetConfig defaults)")
     parser.add_argument("--modes", default="reversible,plain")
+    parser.add_argument("--largest-in-gib", type=float, default=0.0,
+                        help="instead of timing, find the largest cubic patch that trains in this many GiB")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
@@ -77,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for mode in args.modes.split(","):
             unet = replace(config.unet_config(), reversible=(mode == "reversible"))
-            result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp)
+            if args.largest_in_gib > 0:
+                result = largest_patch(context, unet, args.batch, config.amp, args.largest_in_gib)
+            else:
+                result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp)
             if context.is_main:
                 print(json.dumps({"mode": mode, "patch": args.patch, "batch_per_process": args.batch,  # noqa: T201
                                   "processes": context.world_size, "device": str(context.device), **result}))

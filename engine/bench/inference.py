@@ -13,6 +13,7 @@ Run: ``python main.py bench inference [--smoke] [--case DIR] [--out DIR]``; the 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=None, help="tiles per forward (default 4; 2 with --smoke)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5; 1 with --smoke)")
     parser.add_argument("--case", type=Path, default=None, help="case folder for the end-to-end time")
+    parser.add_argument("--variants", action="store_true",
+                        help="also time one tile batch eager / channels-last / torch.compile and list the top CUDA ops")
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for bench_inference.json")
     return parser
 
@@ -109,6 +112,50 @@ def end_to_end(case: Path, network_config: UNetConfig, device: str, tile: int, o
     return result.timings_s
 
 
+def forward_variants(network: torch.nn.Module, device: torch.device, amp: torch.dtype | None, tile: int,
+                     batch: int, repeats: int = 10) -> dict[str, object]:
+    """Milliseconds per forward of one tile batch: eager, channels-last-3d, torch.compile; top CUDA ops.
+
+    This is where the depthwise 3x3x3 convolutions' share of the network time shows (cuDNN is slow at them).
+    """
+    x = torch.randn(batch, 4, tile, tile, tile, device=device)
+
+    def time_forward(model: torch.nn.Module, inputs: torch.Tensor) -> float:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            for _ in range(3):
+                model(inputs)
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                model(inputs)
+            _sync(device)
+        return 1000 * (time.perf_counter() - start) / repeats
+
+    out: dict[str, object] = {"eager_ms": time_forward(network, x), "top_ops": top_cuda_ops(network, x, amp)}
+    channels_last = copy.deepcopy(network).to(memory_format=torch.channels_last_3d)
+    out["channels_last_ms"] = time_forward(channels_last, x.contiguous(memory_format=torch.channels_last_3d))
+    try:
+        out["compiled_ms"] = time_forward(torch.compile(copy.deepcopy(network)), x)
+    except Exception as error:  # noqa: BLE001 - a compiler failure is a result to report, not a crash
+        out["compiled_ms"] = None
+        out["compile_error"] = f"{type(error).__name__}: {str(error)[:300]}"
+    return out
+
+
+def top_cuda_ops(network: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None, top: int = 8) -> list[list]:
+    """The ``top`` operators by self CUDA time over one forward: [name, ms, share of the total]."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
+        network(x)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            network(x)
+            _sync(x.device)
+    events = [(e.key, e.self_device_time_total / 1000) for e in prof.key_averages()]
+    total = sum(ms for _, ms in events) or 1.0
+    return [[name, round(ms, 2), round(ms / total, 3)] for name, ms in sorted(events, key=lambda e: -e[1])[:top]]
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     """Time ours and MONAI's (AMP), check agreement (fp32), optionally time a case end to end."""
     smoke = args.smoke
@@ -138,6 +185,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         results["rows"].append({"impl": "monai", "precision": row["precision"], "seconds": seconds, "peak_bytes": peak})  # type: ignore[union-attr]
         if precise:
             results["agreement_fp32"] = agreement(ours, theirs)
+    if args.variants and device.type == "cuda":
+        results["variants"] = forward_variants(network, device, amp, tile, batch)
     if args.case is not None:
         results["end_to_end_s"] = end_to_end(args.case, model_config, str(device), tile, args.overlap)
     return results
@@ -157,6 +206,11 @@ def table(results: dict[str, object]) -> str:
                      f"label Dice {agree['label_dice']:.5f}")  # type: ignore[index]
     if "monai_note" in results:
         lines.append(f"\n{results['monai_note']}")
+    if "variants" in results:
+        variants = results["variants"]
+        lines.append("\none tile batch forward (ms): " + ", ".join(
+            f"{k[:-3]} {v:.1f}" for k, v in variants.items() if k.endswith("_ms") and v is not None))  # type: ignore[union-attr]
+        lines.append("top CUDA ops: " + "; ".join(f"{n} {ms} ms ({share:.0%})" for n, ms, share in variants["top_ops"]))  # type: ignore[index]
     if "end_to_end_s" in results:
         lines.append("\nend to end (s): " + ", ".join(f"{k} {v:.2f}" for k, v in results["end_to_end_s"].items()))  # type: ignore[union-attr]
     return "\n".join(lines) + "\n"
