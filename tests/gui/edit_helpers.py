@@ -26,6 +26,7 @@ def tumour_label(shape: tuple[int, int, int] = SHAPE) -> np.ndarray:
 
 
 def make_case(folder: Path, case_id: str = "EDIT-001", with_label: bool = True) -> Case:
+    folder.mkdir(parents=True, exist_ok=True)
     affine = np.diag([*SPACING, 1.0])
     i, j, k = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in SHAPE), indexing="ij")
     volumes = {m: Volume(m, (100.0 + 20 * n + 3 * i + j + k).astype(np.float32), affine, folder / f"{case_id}_{m}.nii.gz")
