@@ -129,6 +129,9 @@ class EditController(QObject):
     def _on_label_replaced(self) -> None:
         """A new case or segmentation (not an edit of ours): start a fresh session on it."""
         label = self.model.label
+        if label is not None and not label.flags.c_contiguous:  # e.g. a label map straight from a NIfTI file
+            self.model.set_segmentation(np.ascontiguousarray(label), self.model.uncertainty, self.model.label_source)
+            return  # set_segmentation's label_changed brought us back here with the contiguous copy
         if label is None and self.session is not None:
             self.session = None
         elif label is not None and (self.session is None or self.session.label is not label):

@@ -136,3 +136,19 @@ def test_install_on_the_main_window_routes_the_tool_to_the_slice_views(qtbot, sy
     assert all(view.tool is controller.tools["eraser"] for view in window.slice_views)
     controller.set_tool("navigate")
     assert all(view.tool is None for view in window.slice_views)
+
+
+def test_a_label_map_in_fortran_order_is_made_contiguous_for_editing(qtbot, tmp_path):
+    import dataclasses
+
+    from gui.viewer_model import ViewerModel
+    from tests.gui.edit_helpers import make_case
+
+    case = make_case(tmp_path)
+    case = dataclasses.replace(case, label=np.asfortranarray(case.label))  # as a NIfTI file may give it
+    model = ViewerModel()
+    model.set_case(case)
+    assert not model.label.flags.c_contiguous
+    controller = EditController(model)
+    assert model.label.flags.c_contiguous and controller.session.label is model.label
+    assert model.label_source == "file" and np.array_equal(model.label, case.label)
