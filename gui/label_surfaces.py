@@ -3,7 +3,9 @@
 Per shown class (a BraTS label, or a WT/TC/ET region in regions mode, see ``gui.overlay_style``): the class
 mask is cropped to its bounding box, vtkDiscreteFlyingEdges3D extracts its boundary, vtkWindowedSincPolyData
 Filter smooths the voxel staircase away (without shrinking the surface), and vtkPolyDataNormals gives smooth
-shading. Oedema (or WT) is drawn translucent so that the core and enhancing rim inside it stay visible.
+shading. Surfaces nest like the BraTS regions, so that neighbouring labels do not share (z-fighting) faces:
+the oedema colour wraps the whole tumour (WT), the necrosis colour the core (TC), the enhancing colour ET.
+The outer shell is translucent so that the core and enhancing rim inside it stay visible.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _PASS_BAND = 0.05
 _SHELL_OPACITY = 0.35
 _SHELL_CLASSES_LABELS = {2}
 _SHELL_CLASSES_REGIONS = {REGION_ORDER.index("WT") + 1}
+# Labels mode: each label's surface encloses the labels inside it (oedema -> WT, necrosis -> TC, ET -> ET).
+LABEL_NESTS = {2: (1, 2, 4), 1: (1, 4), 4: (4,)}
 
 
 def class_surface(mask: np.ndarray, origin: np.ndarray, spacing: tuple[float, float, float]) -> vtkActor | None:
@@ -90,7 +94,7 @@ class LabelSurfaces:
         shells = _SHELL_CLASSES_REGIONS if style.regions else _SHELL_CLASSES_LABELS
         present = np.flatnonzero(np.bincount(classes.ravel(), minlength=256))
         for value in present[present > 0]:
-            mask = classes >= value if style.regions else classes == value  # regions nest: WT holds TC holds ET
+            mask = classes >= value if style.regions else np.isin(label, LABEL_NESTS.get(int(value), (value,)))
             actor = class_surface(mask, origin, spacing)
             if actor is None:
                 continue

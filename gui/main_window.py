@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
             label = int(self.model.label[voxel])
             text += f"   label {label}" + (f" ({LABEL_INFO[label].short})" if label in LABEL_INFO else "")
         if self.model.uncertainty is not None:
-            text += f"   uncertainty {float(self.model.uncertainty[voxel]):.2f}"
+            text += f"   uncertainty {abs(float(self.model.uncertainty[voxel])):.2f}"
         self._cursor_label.setText(text)
 
     def _sync_overlay_controls(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QEvent, Qt
 
 from engine.labels import LABEL_INFO
+from gui.label_surfaces import LABEL_NESTS
 from tests.gui.qt_helpers import click, drag, open_window, pixels, qt_position, send_mouse, wheel
 from tests.gui.test_review import colour_mask
 
@@ -114,8 +115,8 @@ def test_3d_view_draws_tumour_surfaces_that_follow_the_labels(qtbot, synthetic_c
     for value, actor in volume_view.surfaces.actors.items():
         colour = np.array(actor.GetProperty().GetColor()) * 255
         assert np.allclose(colour, LABEL_INFO[value].rgb, atol=1)
-        # The surface lies where the label is (world = origin + index * spacing).
-        indices = np.argwhere(model.label == value)
+        # The surface lies where the label (with the labels it encloses) is: world = origin + index * spacing.
+        indices = np.argwhere(np.isin(model.label, LABEL_NESTS[value]))
         centre = model.case.affine[:3, 3] + indices.mean(axis=0) * np.array(model.spacing)
         assert np.allclose(actor.GetCenter(), centre, atol=3 * max(model.spacing))
     with_surfaces = pixels(volume_view)
