@@ -46,7 +46,7 @@ _FULL_RESOLUTION_MAX_VOXELS = 3_000_000
 _TRANSFER_FUNCTION_DELAY_MS = 200
 _SURFACE_DELAY_MS = 300
 # Volume-rendering opacity while tumour surfaces are shown: the brain becomes a faint context.
-_CONTEXT_OPACITY_SCALE = 0.3
+_CONTEXT_OPACITY_SCALE = 0.08
 # Camera direction from the volume centre: in front (anterior), a little to the patient's left and above.
 _CAMERA_DIRECTION = np.array([-0.45, 1.0, 0.35])
 _SOFTWARE_OPENGL = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe")

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
         memory = memory_mib()
         result.update(case=model.case.case_id, shape=list(model.shape), rss_mib=round(memory["VmRSS"], 1),
-                      peak_mib=round(memory["VmHWM"], 1), surfaces=sorted(window.volume_view.surfaces.actors))
+                      peak_mib=round(memory["VmHWM"], 1), surfaces=sorted(window.volume_view.surfaces.actors),
+                      window_lightness=window.palette().window().color().lightness())
         window.close()
 
     window.case_loaded.connect(lambda case_id: QTimer.singleShot(200, lambda: loaded(case_id)))

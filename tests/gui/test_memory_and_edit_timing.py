@@ -36,6 +36,7 @@ def test_memory_for_one_full_size_case_stays_under_1_5_gb() -> None:
           f"peak {result['peak_mib']} MiB (before the case: {result['before_case_mib']:.0f} MiB)")
     assert result["shape"] == [240, 240, 155]
     assert result["surfaces"] == [1, 2, 4]  # the 3D tumour surfaces were built
+    assert result["window_lightness"] < 80  # run_gui's application is dark by default
     assert result["rss_mib"] <= MEMORY_LIMIT_MIB and result["peak_mib"] <= MEMORY_LIMIT_MIB
 
 
