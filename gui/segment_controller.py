@@ -127,6 +127,8 @@ class SegmentController(QObject):
         self.segmenter: Segmenter | None = None
         self._segmenter_key: tuple | None = None
         self.error_box: QMessageBox | None = None
+        #: extra ``PredictorConfig`` settings (tile, overlap, tta ...) on top of the device from the settings
+        self.predictor_options: dict[str, object] = {}
         self.progress = SegmentProgress()
         self.progress.cancel_button.clicked.connect(self.cancel)
         window.statusBar().addPermanentWidget(self.progress)
@@ -185,10 +187,10 @@ class SegmentController(QObject):
         from engine.inference.predictor import PredictorConfig
 
         path = Path(settings.effective_weights)  # type: ignore[arg-type]
-        key = (str(path), path.stat().st_mtime_ns, settings.device)
+        key = (str(path), path.stat().st_mtime_ns, settings.device, tuple(sorted(self.predictor_options.items())))
         if self.segmenter is None or key != self._segmenter_key:
             report(progress, "weights", 0, 1)
-            self.segmenter = load_segmenter(path, PredictorConfig(device=settings.device))
+            self.segmenter = load_segmenter(path, PredictorConfig(device=settings.device, **self.predictor_options))
             self._segmenter_key = key
             report(progress, "weights", 1, 1)
         return self.segmenter

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,14 +121,16 @@ def _nifti_guess(path: Path) -> RoleGuess:
 
 def _nifti_entries(files: Sequence[Path], progress: ProgressCallback | None,
                    cancel: CancelCheck | None) -> list[SeriesEntry]:
+    check_cancel(cancel, "study scan")
+    report(progress, "thumbnails", 0, len(files))
+    # gzip inflation releases the GIL: reading the files side by side roughly halves the wait
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        thumbnails = list(pool.map(_nifti_thumbnail, files))
+    report(progress, "thumbnails", len(files), len(files))
     entries = []
-    for index, path in enumerate(files):
-        check_cancel(cancel, "study scan")
-        report(progress, "thumbnails", index, len(files))
-        thumbnail, detail = _nifti_thumbnail(path)
+    for path, (thumbnail, detail) in zip(files, thumbnails, strict=True):
         guess = _nifti_guess(path)
         entries.append(SeriesEntry(path.name, detail, guess, path, thumbnail, guess.reason != "label map"))
-    report(progress, "thumbnails", len(files), len(files))
     return entries
 
 
