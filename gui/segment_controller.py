@@ -126,6 +126,7 @@ class SegmentController(QObject):
         self.last_run: ViewerSegmentation | None = None
         self.segmenter: Segmenter | None = None
         self._segmenter_key: tuple | None = None
+        self._case_key: tuple | None = None
         self.error_box: QMessageBox | None = None
         #: extra ``PredictorConfig`` settings (tile, overlap, tta ...) on top of the device from the settings
         self.predictor_options: dict[str, object] = {}
@@ -165,6 +166,7 @@ class SegmentController(QObject):
         except ValueError as error:
             self._show_error(str(error), "")
             return False
+        self._case_key = _case_key(case)
         self.progress.begin(device)
         self.segment_action.setEnabled(False)
         self.cancel_action.setEnabled(True)
@@ -205,6 +207,10 @@ class SegmentController(QObject):
 
     def _on_finished(self, run: ViewerSegmentation) -> None:
         self._finish()
+        if self.window.model.case is None or _case_key(self.window.model.case) != self._case_key:
+            log.info("dropping a segmentation of a case that is no longer shown")
+            self.cancelled.emit()
+            return
         self.last_run = run
         self.window.model.set_segmentation(run.label, run.uncertainty, "ai")
         self.window.model.set_overlay(visible=True)
@@ -246,6 +252,11 @@ class SegmentController(QObject):
         """Cancel and wait for the worker (call from the window's closeEvent)."""
         self.job.cancel()
         self.job.wait()
+
+
+def _case_key(case: object) -> tuple:
+    """What identifies the case on screen (``set_segmentation`` replaces the Case object, not these)."""
+    return (case.case_id, str(case.folder), tuple(case.shape))  # type: ignore[attr-defined]
 
 
 def install(window: QMainWindow, settings: SettingsController | None = None) -> SegmentController:

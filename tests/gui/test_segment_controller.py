@@ -142,3 +142,14 @@ def test_no_weights_says_choose_them_in_settings(qtbot, setup) -> None:
     assert controller.error_box is not None and controller.error_box.text() == NO_WEIGHTS
     controller.error_box.close()
     assert not controller.busy
+
+
+def test_opening_another_case_cancels_the_run(qtbot, setup, tmp_path: Path) -> None:
+    window, controller, _ = setup
+    controller.predictor_options = {"tile": 16, "overlap": 0.5}
+    other = case_folder(tmp_path / "other")
+    with qtbot.waitSignal(controller.cancelled, timeout=RUN_TIMEOUT_MS):
+        controller.segment()
+        window.open_case(other)  # the new case arrives while the old one is being segmented
+    qtbot.waitUntil(lambda: window.model.case.folder == other, timeout=30_000)
+    assert window.model.label is None and controller.last_run is None
