@@ -12,12 +12,18 @@ log = logging.getLogger(__name__)
 
 
 def menu_named(window: QMainWindow, title: str) -> QMenu:
-    """The window's menu called ``title`` (ampersands ignored), created at the end of the menu bar if absent."""
+    """The window's menu called ``title`` (ampersands ignored); created before the Help menu if absent."""
     plain = title.replace("&", "")
+    help_action = None
     for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == plain:
+        text = action.text().replace("&", "")
+        if action.menu() is not None and text == plain:
             return action.menu()  # type: ignore[return-value]
-    return window.menuBar().addMenu(title)
+        if text == "Help":
+            help_action = action
+    menu = QMenu(title, window.menuBar())
+    window.menuBar().insertMenu(help_action, menu) if help_action else window.menuBar().addMenu(menu)
+    return menu
 
 
 def make_action(window: QMainWindow, text: str, slot: Callable[[], object], tooltip: str,

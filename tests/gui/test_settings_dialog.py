@@ -78,3 +78,19 @@ def test_dialog_refuses_an_unusable_file(qtbot, tmp_path: Path) -> None:
     dialog.weights_edit.setText(str(junk))
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert dialog.isVisible() and "unusable" in dialog.info_label.text()
+
+
+def test_controllers_share_menus_of_the_main_window(qtbot, tmp_path: Path) -> None:
+    from gui import export_controller, segment_controller
+    from tests.gui.qt_helpers import open_window
+
+    window = open_window(qtbot)
+    settings = settings_dialog.install(window, isolated_store(tmp_path))
+    segment_controller.install(window, settings)
+    export_controller.install(window)
+    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert titles.count("Segmentation") == 1 and titles.count("Export") == 1
+    assert titles.index("Export") < titles.index("Help") == len(titles) - 1
+    segmentation = window.menuBar().actions()[titles.index("Segmentation")].menu()
+    assert [a.text() for a in segmentation.actions()][:2] == ["&Segment", "&Cancel Segmentation"]
+    assert all(a.toolTip() for a in segmentation.actions() if not a.isSeparator())
