@@ -35,7 +35,7 @@ from engine.case import CaseError, default_demo_case
 from engine.labels import LABEL_INFO
 from gui.case_loader import CaseLoader, LoadedCase
 from gui.modality_grid import ModalityGrid
-from gui.orientation import AXIAL, CORONAL, SAGITTAL
+from gui.orientation import AXIAL, CORONAL, SAGITTAL, Plane
 from gui.review_panel import ReviewPanel
 from gui.slice_interaction import EditTool
 from gui.slice_view import SliceView
@@ -311,6 +311,13 @@ class MainWindow(QMainWindow):
         self.grid_action.blockSignals(False)
         self.statusBar().showMessage("Modality grid: T1, T1ce, T2, FLAIR at the same slice" if on else
                                      "Axial, coronal, sagittal and 3D", 3000)
+
+    def set_grid_plane(self, plane: Plane) -> None:
+        """Show ``plane`` in the modality grid, and the grid itself."""
+        self.modality_grid.set_plane(plane)
+        for name, action in self.grid_plane_actions.items():
+            action.setChecked(name == plane.name)
+        self.set_grid_mode(True)
 
     def toggle_maximized(self, view: QWidget) -> None:
         """Maximise ``view`` within its layout (the 2 x 2 planes or the modality grid), or restore the layout."""

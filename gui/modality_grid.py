@@ -34,6 +34,12 @@ class ModalityGrid(QWidget):
             grid.setRowStretch(index, 1)
             grid.setColumnStretch(index, 1)
 
+    def set_plane(self, plane: Plane) -> None:
+        """Show ``plane`` (axial, coronal or sagittal) in all four cells."""
+        self.plane = plane
+        for view in self.views.values():
+            view.set_plane(plane)
+
     def reset_views(self) -> None:
         for view in self.views.values():
             view.reset_view()

@@ -89,6 +89,16 @@ class SliceView(SliceInteraction, QWidget):
         """The contrast this view shows."""
         return self.fixed_modality or self.model.active_modality
 
+    def set_plane(self, plane: Plane) -> None:
+        """Show another orientation (the modality grid's cells switch planes); zoom and pan are reset."""
+        if plane == self.plane:
+            return
+        self.plane = plane
+        for actor, text in zip(self.edge_labels, plane.edge_labels, strict=True):
+            actor.SetInput(text)
+        self.overlays.clear()
+        self._on_case_changed()
+
     @property
     def overlay_actor(self) -> vtkImageActor:
         return self.overlays.label_actor

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QKeySequence
 
 from engine.labels import LABEL_INFO
+from gui.orientation import AXIAL, PLANES
 from gui.review_panel import LABEL_KEYS
 from gui.viewer_model import DISPLAY_NAMES
 
@@ -88,6 +89,14 @@ def _view_menu(window: MainWindow) -> None:
     window.grid_action = add_action(window, "Modality &Grid", window.set_grid_mode, "Ctrl+G",
                                     "Show the four contrasts side by side at the same slice", checkable=True)
     menu.addAction(window.grid_action)
+    grid_planes = menu.addMenu("Grid P&lane")
+    window.grid_plane_actions = {}
+    for plane in PLANES:  # no shortcuts: rarely changed, and Ctrl+Shift+S & co. are wanted elsewhere (Save As)
+        action = add_action(window, plane.title, lambda _=False, p=plane: window.set_grid_plane(p), None,
+                            f"Modality grid in {plane.name} slices", checkable=True)
+        action.setChecked(plane is AXIAL)
+        grid_planes.addAction(action)
+        window.grid_plane_actions[plane.name] = action
     menu.addAction(add_action(window, "&Maximise / Restore View", window.toggle_focused_view, "Ctrl+M",
                               "Maximise the view under the mouse, or go back to 2 x 2 (or double-click a view)"))
     menu.addSeparator()

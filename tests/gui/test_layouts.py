@@ -46,6 +46,14 @@ def test_modality_grid_shows_four_contrasts_in_step(qtbot, synthetic_case: Path)
     assert len(crosshairs) == 1  # the crosshair sits at the same place in every cell
     window.grid_action.trigger()
     assert window.stack.currentIndex() == 0 and window.axial_view.slice_index == core[2] + 2
+    window.grid_plane_actions["coronal"].trigger()  # View > Grid Plane > Coronal
+    assert window.stack.currentWidget() is window.modality_grid
+    assert {view.plane.name for view in views.values()} == {"coronal"}
+    assert {view.slice_index for view in views.values()} == {model.cursor[1]}
+    coronal_images = [pixels(view) for view in views.values()]
+    assert [e.GetInput() for e in views["flair"].edge_labels] == ["R", "L", "S", "I"]
+    assert views["t1ce"].info_text.GetInput().startswith(f"T1ce  Coronal  {model.cursor[1] + 1}/")
+    assert not any(np.array_equal(new, old) for new, old in zip(coronal_images, images.values(), strict=True))
 
 
 def test_double_click_maximises_a_view_and_restores_the_layout(qtbot, synthetic_case: Path) -> None:
