@@ -42,7 +42,7 @@ from engine.io.inputs import load_inputs, plan_inputs
 from engine.prepare import prepare_case
 from engine.prepared import PreparedCase, prepared_from_case
 from engine.preprocess.working_space import WorkingSpace
-from engine.segment import DEMO_NOTICE, Segmenter, _brain_box
+from engine.segment import DEMO_NOTICE, Segmenter, brain_box
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def normalised_entropy(probabilities: np.ndarray, head: str) -> np.ndarray:
 def _predict(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,
              cancel: CancelCheck | None) -> tuple[np.ndarray, np.ndarray]:
     """Working-space label map and uncertainty: predict inside the brain box, background elsewhere."""
-    box = _brain_box(prepared.brain_mask)
+    box = brain_box(prepared.brain_mask)
     image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
     logits = segmenter.predictor.predict(image, progress, cancel).numpy()
     head = segmenter.checkpoint.config.head

@@ -145,7 +145,7 @@ def load_segmenter(weights: str | Path | None = None, config: PredictorConfig | 
                      postprocess_config or PostprocessConfig())
 
 
-def _brain_box(mask: np.ndarray) -> tuple[slice, ...]:
+def brain_box(mask: np.ndarray) -> tuple[slice, ...]:
     """Bounding box of the brain with a margin (the whole volume when the mask is empty)."""
     if not mask.any():
         return tuple(slice(0, s) for s in mask.shape)
@@ -159,7 +159,7 @@ def _brain_box(mask: np.ndarray) -> tuple[slice, ...]:
 def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,
                   cancel: CancelCheck | None) -> np.ndarray:
     """Working-space label map (before post-processing): predict inside the brain box, background elsewhere."""
-    box = _brain_box(prepared.brain_mask)
+    box = brain_box(prepared.brain_mask)
     image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
     logits = segmenter.predictor.predict(image, progress, cancel).numpy()
     head = segmenter.checkpoint.config.head
