@@ -167,6 +167,7 @@ class StudyController(QObject):
         self.dialog: StudyDialog | None = None
         self.message_box: QMessageBox | None = None
         self._path: Path | None = None
+        self._awaiting_window = False
         self.progress = QProgressBar()
         self.progress.setFixedWidth(120)
         self.progress.hide()
@@ -245,7 +246,9 @@ class StudyController(QObject):
         if self._path is not None:
             self.recent.add(self._path)
         if scan.case_folder is not None and roles == scan.initial_roles():
-            self.window.case_loaded.connect(self._on_window_loaded)  # type: ignore[attr-defined]
+            if not self._awaiting_window:  # one connection, however often a failed load is retried
+                self.window.case_loaded.connect(self._on_window_loaded)  # type: ignore[attr-defined]
+                self._awaiting_window = True
             self.window.open_case(scan.case_folder)  # type: ignore[attr-defined]
             return
         self._begin(f"Loading {self._path.name if self._path else 'study'} ...")
@@ -254,6 +257,7 @@ class StudyController(QObject):
 
     def _on_window_loaded(self, case_id: str) -> None:
         self.window.case_loaded.disconnect(self._on_window_loaded)  # type: ignore[attr-defined]
+        self._awaiting_window = False
         self.study_loaded.emit(case_id)
 
     def _on_loaded(self, loaded: tuple) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QTimer
 from engine.segment import BUNDLED_WEIGHTS
 from gui import segment_controller, settings_dialog
 from gui.settings_dialog import NO_WEIGHTS, SegmentationSettings
-from tests.gui.qt_helpers import open_window
+from tests.gui.qt_helpers import grey_pixels, open_window, pixels
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
 
 pytestmark = pytest.mark.gui
@@ -69,6 +69,17 @@ def test_segment_shows_the_result_and_keeps_the_loop_responsive(qtbot, setup) ->
     message = window.statusBar().currentMessage()
     assert "Segmented in" in message and "WT" in message and "NOT FOR CLINICAL USE" in message
     assert controller.last_run is run
+    # the overlay: on the axial slice with the most tumour, the labels colour pixels that are grey without them
+    k = int(np.argmax((label > 0).sum(axis=(0, 1))))
+    assert (label[:, :, k] > 0).sum() > 20
+    i, j = (int(v.mean()) for v in np.nonzero(label[:, :, k]))
+    window.model.set_cursor((i, j, k))
+    coloured = lambda: int((~grey_pixels(pixels(window.axial_view), minimum=0)).sum())  # noqa: E731
+    with_labels = coloured()
+    window.model.set_overlay(visible=False)
+    without_labels = coloured()
+    logging.getLogger(__name__).info("coloured pixels with labels %d, without %d", with_labels, without_labels)
+    assert with_labels > without_labels + 20
 
 
 def test_progress_widget_names_tiles_and_estimates_time(qtbot) -> None:
