@@ -199,3 +199,17 @@ def test_dicom_study_to_segmentation_to_dicom_seg(qtbot, tmp_path: Path) -> None
         for controller in (studies, window.segmentation, exporter):
             controller.shutdown()
     assert case_folder  # the helper module is shared with the other segmentation tests
+
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+
+
+@pytest.mark.skipif(not (REAL / "BraTS-GLI-00001-000").is_dir(), reason=f"no real cases in {REAL}")
+def test_real_brats_case_opens_in_3_s(qtbot, studies) -> None:
+    window, controller = studies
+    start = time.perf_counter()
+    _open_and_confirm(qtbot, controller, [REAL / "BraTS-GLI-00001-000"])
+    elapsed = time.perf_counter() - start
+    logging.getLogger(__name__).info("opening BraTS-GLI-00001-000 took %.2f s", elapsed)
+    assert window.model.case.shape == (240, 240, 155) and window.model.case.case_id == "BraTS-GLI-00001-000"
+    assert elapsed <= 3.0, f"opening took {elapsed:.2f} s"
