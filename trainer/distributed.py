@@ -66,12 +66,38 @@ def init_distributed(device_name: str = "auto") -> DistributedContext:
     return DistributedContext(rank, world, local_rank, device)
 
 
-def wrap_model(model: nn.Module, context: DistributedContext) -> nn.Module:
-    """DistributedDataParallel around ``model`` in a process group, the model itself otherwise."""
-    if not context.is_distributed:
+DDP_MODES = ("ddp", "static", "bigbucket", "manual")
+
+
+def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp") -> nn.Module:
+    """DistributedDataParallel around ``model`` in a process group, the model itself otherwise.
+
+    Args:
+        mode: "ddp" (defaults), "static" (``static_graph=True``), "bigbucket" (100 MB buckets as views of the
+            gradients) or "manual": no wrapper; call ``all_reduce_gradients`` after each backward. The reversible
+            sequences hand DDP all of their gradients at once at the end of their backward, so DDP's overlap
+            of communication with the backward is lost; these modes are measured against each other.
+    """
+    if mode not in DDP_MODES:
+        raise ValueError(f"unknown DDP mode {mode!r}; use one of {DDP_MODES}")
+    if not context.is_distributed or mode == "manual":
         return model
     device_ids = [context.device.index] if context.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    options = {"static": {"static_graph": True},
+               "bigbucket": {"bucket_cap_mb": 100, "gradient_as_bucket_view": True}}.get(mode, {})
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **options)
+
+
+def all_reduce_gradients(model: nn.Module, context: DistributedContext) -> None:
+    """Average the gradients over ranks in one flat all-reduce (the "manual" mode of ``wrap_model``)."""
+    if not context.is_distributed:
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch._utils._flatten_dense_tensors(grads)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= context.world_size
+    for grad, reduced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads), strict=True):
+        grad.copy_(reduced)
 
 
 def all_reduce_mean(values: dict[str, float], context: DistributedContext) -> dict[str, float]:

@@ -22,7 +22,15 @@ import torch
 from engine.model import UNetConfig, build_network
 from engine.oom import is_out_of_memory
 from trainer.config import load_config
-from trainer.distributed import DistributedContext, all_reduce_mean, init_distributed, shutdown, wrap_model
+from trainer.distributed import (
+    DDP_MODES,
+    DistributedContext,
+    all_reduce_gradients,
+    all_reduce_mean,
+    init_distributed,
+    shutdown,
+    wrap_model,
+)
 from trainer.losses import RegionLoss
 from trainer.optim import autocast_context
 
@@ -35,12 +43,12 @@ def _synchronize(device: torch.device) -> None:
 
 
 def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, batch: int, steps: int, warmup: int,
-            amp: bool) -> dict[str, float | None]:
+            amp: bool, ddp_mode: str = "ddp") -> dict[str, float | None]:
     """Seconds per step and patches per second (all ranks) of full training steps."""
     device = context.device
     torch.manual_seed(context.rank)
     network = build_network(unet_config).to(device).train()
-    model = wrap_model(network, context)
+    model = wrap_model(network, context, ddp_mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     loss_fn = RegionLoss()
     image = torch.randn(batch, unet_config.in_channels, patch, patch, patch, device=device)
@@ -55,6 +63,8 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
         with autocast_context(device, amp):
             outputs = model(image)
         loss_fn(outputs, label).backward()
+        if ddp_mode == "manual":
+            all_reduce_gradients(network, context)
         optimizer.step()
     _synchronize(device)
     seconds = all_reduce_mean({"s": (time.perf_counter() - started) / steps}, context)["s"]
@@ -94,6 +104,11 @@ def largest_patch(context: DistributedContext, unet_config: UNetConfig, batch: i
             "probes": {str(p): (round(v, 2) if v is not None else "OOM") for p, v in probes.items()}}
 
 
+def _print(context: DistributedContext, record: dict[str, object]) -> None:
+    if context.is_main:
+        print(json.dumps(record), flush=True)  # noqa: T201 - a CLI's result lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--patch", type=int, default=128)
@@ -102,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--config", help="TOML recipe whose [model] is measured (default: UNetConfig defaults)")
     parser.add_argument("--modes", default="reversible,plain")
+    parser.add_argument("--ddp", default="ddp", help=f"comma list of DDP modes to time, of {','.join(DDP_MODES)}")
     parser.add_argument("--largest-in-gib", type=float, default=0.0,
                         help="instead of timing, find the largest cubic patch that trains in this many GiB")
     parser.add_argument("overrides", nargs="*")
@@ -113,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             unet = replace(config.unet_config(), reversible=(mode == "reversible"))
             if args.largest_in_gib > 0:
                 result = largest_patch(context, unet, args.batch, config.amp, args.largest_in_gib)
-            else:
-                result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp)
-            if context.is_main:
-                print(json.dumps({"mode": mode, "patch": args.patch, "batch_per_process": args.batch,  # noqa: T201
-                                  "processes": context.world_size, "device": str(context.device), **result}))
+                _print(context, {"mode": mode, "patch": args.patch, **result})
+                continue
+            for ddp_mode in args.ddp.split(","):
+                result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp, ddp_mode)
+                _print(context, {"mode": mode, "ddp": ddp_mode, "patch": args.patch, "batch_per_process": args.batch,
+                                 "processes": context.world_size, "device": str(context.device), **result})
     finally:
         shutdown(context)
     return 0
