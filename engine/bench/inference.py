@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=None, help="tiles per forward (default 4; 2 with --smoke)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5; 1 with --smoke)")
     parser.add_argument("--case", type=Path, default=None, help="case folder for the end-to-end time")
+    parser.add_argument("--compile", action="store_true", help="also time the predictor with torch.compile (CUDA)")
     parser.add_argument("--variants", action="store_true",
                         help="also time one tile batch eager / channels-last / torch.compile and list the top CUDA ops")
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for bench_inference.json")
@@ -171,18 +173,28 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     results: dict[str, object] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                                   "shape": list(shape), "tile": tile, "overlap": args.overlap, "batch": batch,
                                   "amp": str(amp).replace("torch.", "") if amp else "float32", "rows": []}
+    rows: list[dict[str, object]] = results["rows"]  # type: ignore[assignment]
+    on_device = image.to(device)  # both implementations get the volume on the device; "host" adds the copy
     for precise in (False, True) if amp is not None else (True,):
+        precision = "float32" if precise else results["amp"]
         config = PredictorConfig(tile=tile, overlap=args.overlap, batch_size=batch, device=str(device), amp=not precise)
         predictor = Predictor(network, config)
-        ours, seconds, peak = timed(predictor_call(predictor, image), device, 1 if precise else repeats)
-        row = {"impl": "revseg", "precision": "float32" if precise else results["amp"], "seconds": seconds, "peak_bytes": peak}
-        results["rows"].append(row)  # type: ignore[union-attr]
+        ours, seconds, peak = timed(predictor_call(predictor, on_device), device, 1 if precise else repeats)
+        rows.append({"impl": "revseg", "precision": precision, "seconds": seconds, "peak_bytes": peak})
+        if not precise:
+            _, seconds, peak = timed(predictor_call(predictor, image), device, repeats)
+            rows.append({"impl": "revseg, volume on host", "precision": precision, "seconds": seconds, "peak_bytes": peak})
+            if device.type == "cuda" and args.compile:
+                compiled = Predictor(network, replace(config, compile=True))
+                _, seconds, peak = timed(predictor_call(compiled, on_device), device, repeats)
+                rows.append({"impl": "revseg, torch.compile", "precision": precision, "seconds": seconds,
+                             "peak_bytes": peak})
         monai = monai_runner(network, image, tile, args.overlap, batch, None if precise else amp, device)
         if monai is None:
             results["monai_note"] = "MONAI is not installed: its rows are skipped (pip install monai for the benchmark)"
             continue
         theirs, seconds, peak = timed(monai, device, 1 if precise else repeats)
-        results["rows"].append({"impl": "monai", "precision": row["precision"], "seconds": seconds, "peak_bytes": peak})  # type: ignore[union-attr]
+        rows.append({"impl": "monai", "precision": precision, "seconds": seconds, "peak_bytes": peak})
         if precise:
             results["agreement_fp32"] = agreement(ours, theirs)
     if args.variants and device.type == "cuda":
