@@ -298,7 +298,8 @@ def _export_prepared(case: Case, run: ViewerSegmentation | None) -> PreparedCase
 
 def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: str, *, source: str = "ai",
                       run: ViewerSegmentation | None = None, segmenter: Segmenter | None = None, force: bool = False,
-                      progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> ViewerExport:
+                      progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+                      ai_label: np.ndarray | None = None) -> ViewerExport:
     """Write the shown label map as NIfTI or DICOM-SEG (each with the JSON sidecar) and read it back.
 
     Args:
@@ -311,6 +312,8 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
         segmenter: the weights used (their name and SHA-256 go into the SEG and the sidecar), or None.
         force: replace existing files.
         progress: forwarded to ``engine.export``; cancel: polled between steps.
+        ai_label: the AI result an edited map started from: the sidecar then records AI vs edited volumes and
+            their Dice, and a map that differs from it is marked SEMIAUTOMATIC.
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) with a one-line message.
@@ -325,7 +328,8 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
     settings = ExportSettings(formats=(kind, "json"), edited=edited, algorithm=AlgorithmInfo(weights_sha256=sha,
                               weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic")
     prepared = _export_prepared(case, run)
-    result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel)
+    result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel,
+                                 ai_label_working=ai_label)
     _annotate_sidecar(result.files["json"], source, run, segmenter)
     check = self_check(result.files, result.label_native)
     (log.info if check.ok else log.error)("export %s: %s", kind, check.summary())

@@ -12,7 +12,8 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from engine.case import CaseError, default_demo_case
-from gui.main_window import MainWindow
+from gui import autosave
+from gui.workstation import build_workstation
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,11 @@ def run_gui(case_folder: Path | None) -> int:
         The Qt event loop's exit code.
     """
     app = create_application()
-    window = MainWindow()
+    window = build_workstation()
     window.resize(*DEFAULT_WINDOW_SIZE)
     window.show()
+    if case_folder is None and autosave.offer_at_start(window.open_case, parent=window) is not None:
+        return app.exec()  # the user restored unsaved edits of an earlier session: that case is opening
     if case_folder is None:
         try:
             case_folder = default_demo_case()

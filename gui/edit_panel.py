@@ -1,7 +1,7 @@
 """The edit dock: tool buttons, brush size, active label, 2D/3D, threshold range, interpolate, undo / redo.
 
 ``install(window)`` adds the dock, an Edit menu (in ``window.menus["Tools"]`` when the window has one) and the
-window-wide shortcuts: B brush, E eraser, T threshold brush, X remove component, N navigate, [ and ] brush
+window-wide shortcuts: B brush, E eraser, T threshold brush, X remove component, V navigate (N is "next uncertain slice"), [ and ] brush
 size, I interpolate, Ctrl+Z undo, Ctrl+Shift+Z redo. Choosing a tool hands it to ``window.set_edit_tool``.
 """
 
@@ -30,7 +30,7 @@ from gui.editing import EditController
 
 log = logging.getLogger(__name__)
 
-TOOL_BUTTONS = (("navigate", "Navigate", "N"), ("brush", "Brush", "B"), ("eraser", "Eraser", "E"),
+TOOL_BUTTONS = (("navigate", "Navigate", "V"), ("brush", "Brush", "B"), ("eraser", "Eraser", "E"),
                 ("threshold", "Threshold brush", "T"), ("component", "Remove lesion", "X"))
 LABEL_CHOICES = ((1, "NCR (1)"), (2, "ED (2)"), (4, "ET (4)"))
 

@@ -76,9 +76,17 @@ class ExportController(QObject):
         run = getattr(self.segmentation, "last_run", None) if source in ("ai", "edited") else None
         self._pending = (kind, Path(folder))
         self.window.statusBar().showMessage(f"Exporting {KIND_NAMES[kind]} into {folder} ...")
+        ai_label = self._ai_label() if source == "edited" else None
         self.job.start(lambda progress, cancel: export_for_viewer(
-            case, label, folder, kind, source=source, run=run, force=force, progress=progress, cancel=cancel))
+            case, label, folder, kind, source=source, run=run, force=force, progress=progress, cancel=cancel,
+            ai_label=ai_label))
         return True
+
+    def _ai_label(self):  # noqa: ANN202 - np.ndarray | None
+        """The AI result the shown edits started from (from the window's edit controller), if any."""
+        session = getattr(getattr(self.window, "edit_controller", None), "session", None)
+        ai_label = getattr(session, "ai_label", None)
+        return None if ai_label is None else ai_label.copy()
 
     def _on_finished(self, result: ViewerExport) -> None:
         self.last_export = result

@@ -12,6 +12,7 @@ current case on screen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._closed = False
         self.menus: dict = {}
+        #: called before closing; any False keeps the window open (e.g. "unsaved edits: save?" answered Cancel)
+        self.close_guards: list[Callable[[], bool]] = []
+        #: called once when the window closes, before the views are finalised (stop workers, timers)
+        self.shutdown_hooks: list[Callable[[], None]] = []
         self.loader = CaseLoader(self)
         self.loader.loaded.connect(self._on_case_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -391,8 +396,13 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Finalise every VTK render window before the widgets go (a must for a clean X/Xvfb teardown)."""
+        if not self._closed and not all(guard() for guard in self.close_guards):
+            event.ignore()
+            return
         if not self._closed:
             self._closed = True
+            for hook in self.shutdown_hooks:
+                hook()
             self.loader.wait()
             self.review_panel.shutdown()
             for view in (*self.slice_views, self.volume_view):

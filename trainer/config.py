@@ -53,6 +53,9 @@ class TrainConfig:
         val_tile, val_overlap: sliding-window settings of validation.
         state_every_steps: also write the resume state every this many steps (0: only at epoch ends).
         num_workers: DataLoader worker processes (also the processes that build the preprocessing cache).
+        compile_blocks: ``torch.compile`` every MBConv block on CUDA (RevSegUNet.compile_blocks). Measured on an
+            H100 it brings the reversible step to 1.45x / 1.33x / 1.19x the twin's at 128^3 / 192^3 / 256x256x160
+            (eager: 1.55x / 1.59x / 1.37x); the first steps pay the compilation. Ignored on the CPU.
         max_minutes: time budget of the training (0: none). The schedule then follows whichever of steps or
             time is further along, so the learning rate anneals by the deadline, and training stops at the
             first step past it, validating and writing checkpoints as after the last epoch. Runs with a
@@ -100,6 +103,7 @@ class TrainConfig:
     state_every_steps: int = 0
     num_workers: int = 2
     max_minutes: float = 0.0
+    compile_blocks: bool = False
     seed: int = 0
     device: str = "auto"
     demo: bool | None = None

@@ -108,6 +108,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.unet_config = cfg.unet_config()
         self.network = build_network(self.unet_config).to(ctx.device)
+        if cfg.compile_blocks and ctx.device.type == "cuda":
+            self.network.compile_blocks()
         self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.optimizer = build_optimizer(self.network, cfg)
         self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay,

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.model.eager import eager_only
 from engine.model.norm import LOW_PRECISION, GroupNorm3d, autocast_active
 
 __all__ = ["LOW_PRECISION", "DropPath", "EagerDropout", "GroupNorm3d", "MBConv3d", "SqueezeExcite3d",
@@ -88,7 +89,7 @@ class EagerDropout(nn.Dropout):
     global generator identically in both, which the RNG replay restores exactly.
     """
 
-    @torch.compiler.disable
+    @eager_only
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x, self.p, self.training, self.inplace)
 
@@ -104,7 +105,7 @@ class DropPath(nn.Module):
         super().__init__()
         self.probability = float(probability)
 
-    @torch.compiler.disable  # eager, for the same reason as EagerDropout
+    @eager_only  # eager, for the same reason as EagerDropout
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.probability == 0.0:
             return x

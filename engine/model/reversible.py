@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from engine.model.blocks import LOW_PRECISION, autocast_active
+from engine.model.eager import eager_only
 
 MODES = ("reversible", "plain", "checkpoint")
 
@@ -344,7 +345,7 @@ class ReversibleSequence(nn.Module):
         return y
 
 
-@torch.compiler.disable
+@eager_only
 def _apply_reversible(x: torch.Tensor, sequence: ReversibleSequence, params: list[nn.Parameter]) -> torch.Tensor:
     # Kept out of whole-model torch.compile graphs: the backward calls torch.autograd.grad, which Dynamo
     # cannot trace. Blocks compiled on their own (`RevSegUNet.compile_blocks`) still run compiled in here.

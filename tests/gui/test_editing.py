@@ -108,7 +108,7 @@ def test_panel_shortcuts_and_tool_handover(qtbot, tmp_path):
     # Xvfb has no window manager, so the window never becomes active and key presses reach no shortcut:
     # the test finds each action by its shortcut and triggers it.
     actions = {a.shortcut().toString(): a for a in window.actions() if not a.shortcut().isEmpty()}
-    assert {"B", "E", "T", "X", "N", "[", "]", "I", "Ctrl+Z", "Ctrl+Shift+Z"} <= set(actions)
+    assert {"B", "E", "T", "X", "V", "[", "]", "I", "Ctrl+Z", "Ctrl+Shift+Z"} <= set(actions)
     actions["B"].trigger()
     assert controller.tool_name == "brush" and window.tools_given[-1] is controller.tools["brush"]
     radius = controller.settings.radius_mm
@@ -121,7 +121,7 @@ def test_panel_shortcuts_and_tool_handover(qtbot, tmp_path):
     assert np.array_equal(model.label, before) and not controller.panel.undo_button.isEnabled()
     controller.panel.label_combo.setCurrentIndex(controller.panel.label_combo.findData(2))
     assert controller.settings.value == 2
-    actions["N"].trigger()
+    actions["V"].trigger()
     assert window.tools_given[-1] is None
 
 

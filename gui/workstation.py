@@ -1,0 +1,59 @@
+"""The full workstation: the viewer window plus every workflow module plugged into it.
+
+``MainWindow`` alone is the viewer (and what the view tests build); ``build_workstation`` adds, through each
+module's ``install(window)``: study opening, Settings, one-click Segment, Export, editing, measurements, the
+report and autosave. The application (``gui.app.run_gui``) opens this.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QKeySequence
+
+from engine.report import ModelInfo
+from gui import (
+    autosave,
+    edit_panel,
+    export_controller,
+    measure_panel,
+    report_render,
+    segment_controller,
+    settings_dialog,
+    study_dialog,
+)
+from gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def build_workstation(window: MainWindow | None = None, store: QSettings | None = None) -> MainWindow:
+    """``window`` (default: a new MainWindow) with every workflow module installed; returns it.
+
+    Args:
+        window: the viewer window to extend.
+        store: where settings and recent studies live (default: the user's RevSeg settings; tests pass a file).
+    """
+    window = window or MainWindow()
+    window.open_action.setShortcut(QKeySequence())  # Ctrl+O opens a study (any folder, files or DICOM) instead
+    window.studies = study_dialog.install(window, store)
+    window.segment_settings = settings_dialog.install(window, store)
+    window.segmentation = segment_controller.install(window, window.segment_settings)
+    window.exports = export_controller.install(window, window.segmentation)
+    window.edit_controller = edit_panel.install(window)
+    window.measure_panel = measure_panel.install(window)
+    window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
+    window.autosave = autosave.install(window)
+    window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
+    window.close_guards.append(lambda: window.autosave.confirm_close(parent=window))
+    window.shutdown_hooks.extend([window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
+    return window
+
+
+def _model_info(window: MainWindow) -> ModelInfo:
+    """Model and weights of the last segmentation (for the report); empty before any run."""
+    run = getattr(window.segmentation, "last_run", None)
+    if run is None:
+        return ModelInfo()
+    return ModelInfo("RevSeg", run.weights_name, run.weights_sha256, run.demo)
