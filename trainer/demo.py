@@ -3,7 +3,7 @@
     python -m trainer.demo --out runs/demo [--train-cases 200] [--heldout-cases 20] [key=value ...]
     torchrun --standalone --nproc_per_node=2 -m trainer.demo --out runs/demo
 
-Written for the GPU session that trains the shipped weights; not run on a GPU yet. Training data are
+It trained the shipped weights (scripts/gpu/train_demo.sh, 2x H100, see resources/weights/MODEL_CARD.md). Training data are
 phantoms of data-set seed ``--seed``; the held-out set uses ``--heldout-seed`` (unseen cases). The issue's
 targets on the held-out phantoms are Dice WT >= 0.90, TC >= 0.85, ET >= 0.80; the card reports the measured
 values and whether each target is met, plus the data, recipe, hardware and time. NOT FOR CLINICAL USE.

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_TILE = 128
 TILE_CHOICES = (160, 128, 96, 64)
-# Rough peak activation bytes per input voxel of one tile in an eval forward under autocast; a heuristic to
-# choose tile and batch from free GPU memory (to be calibrated on the GPU benchmark).
-BYTES_PER_TILE_VOXEL = 400
+# Peak activation bytes per input voxel of one tile in an eval forward, to choose tile and batch from free GPU
+# memory. Measured on an H100 (docs/benchmarks.md, default model, 4 tiles of 128^3): about 150 in bf16 and 270 in
+# fp32 once the volume, merger buffers and weights (0.35 GiB) are taken off the peak; 300 covers both.
+BYTES_PER_TILE_VOXEL = 300
 MAX_AUTO_BATCH = 4
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from engine.segment import BUNDLED_WEIGHTS
 from gui import segment_controller, settings_dialog
 from gui.settings_dialog import NO_WEIGHTS, SegmentationSettings
 from tests.gui.qt_helpers import grey_pixels, open_window, pixels
@@ -144,8 +143,8 @@ def test_bad_weights_give_a_readable_error(qtbot, setup, tmp_path: Path) -> None
     assert window.model.label is None and controller.segment_action.isEnabled()
 
 
-@pytest.mark.skipif(BUNDLED_WEIGHTS.is_file(), reason="bundled weights exist")
-def test_no_weights_says_choose_them_in_settings(qtbot, setup) -> None:
+def test_no_weights_says_choose_them_in_settings(qtbot, setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gui.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
     window, controller, _ = setup
     controller.settings.apply(SegmentationSettings(None, "cpu"))
     assert controller.settings.status_text == NO_WEIGHTS

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMainWindow
 
-from engine.segment import BUNDLED_WEIGHTS
 from gui import settings_dialog
 from gui.settings_dialog import (
     DEMO_STATUS,
@@ -41,8 +40,8 @@ def test_weights_info_reads_the_demo_flag(tmp_path: Path) -> None:
     assert "does not exist" in read_weights_info(tmp_path / "missing.safetensors").problem
 
 
-@pytest.mark.skipif(BUNDLED_WEIGHTS.is_file(), reason="bundled weights exist, so there is no 'no weights' state")
-def test_status_without_weights_says_where_to_choose_them() -> None:
+def test_status_without_weights_says_where_to_choose_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gui.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
     text, usable = weights_status(SegmentationSettings(None, "auto"))
     assert text == NO_WEIGHTS and not usable and "Settings" in text
 

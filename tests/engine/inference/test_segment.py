@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from engine.checkpoint import load_checkpoint
 from engine.errors import OperationCancelled, OutputExistsError
 from engine.segment import BUNDLED_WEIGHTS, segment_case, segment_dataset
 from tests.engine.inference.helpers import small_case, tiny_checkpoint
@@ -60,9 +61,8 @@ def test_existing_output_is_kept_without_force(tmp_path: Path, weights: Path) ->
     assert nib.load(str(out)).shape == (40, 44, 36)
 
 
-def test_missing_bundled_weights_say_what_to_do(tmp_path: Path) -> None:
-    if BUNDLED_WEIGHTS.is_file():
-        pytest.skip("bundled weights exist")
+def test_missing_bundled_weights_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.segment.BUNDLED_WEIGHTS", tmp_path / "missing" / BUNDLED_WEIGHTS.name)
     with pytest.raises(ValueError, match="no bundled weights exist yet.*--weights FILE"):
         segment_case(small_case(tmp_path / "case"), None, tmp_path / "seg.nii.gz", device="cpu")
 
@@ -102,3 +102,10 @@ def test_dicom_seg_is_written_next_to_the_nifti(tmp_path: Path, weights: Path) -
     assert result.files["t1ce-dicom"].is_dir()  # NIfTI input: the T1ce is written as a DICOM series for the SEG
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["seg.dcm", "seg.json", "seg.nii.gz",
                                                                      "seg_t1ce_dicom"]
+
+
+def test_bundled_demo_weights_load_and_are_marked_demo() -> None:
+    checkpoint = load_checkpoint(BUNDLED_WEIGHTS)  # verifies the SHA-256 of the weights
+    card = (BUNDLED_WEIGHTS.parent / "MODEL_CARD.md").read_text()
+    assert checkpoint.training["demo"] is True and "NOT FOR CLINICAL USE" in card
+    assert checkpoint.sha256 in card and BUNDLED_WEIGHTS.stat().st_size <= 50 * 2**20
