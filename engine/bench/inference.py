@@ -29,6 +29,7 @@ import torch
 from engine.inference.predictor import Predictor, PredictorConfig, autocast_dtype, resolve_device
 from engine.metrics import dice
 from engine.model import UNetConfig, build_network
+from engine.model.depthwise import DepthwiseConv3d
 
 SMOKE_MODEL = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(1, 1), decoder_blocks=(1,),
                          expansion=2, norm_groups=4, head_width=8)
@@ -182,6 +183,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         ours, seconds, peak = timed(predictor_call(predictor, on_device), device, 1 if precise else repeats)
         rows.append({"impl": "revseg", "precision": precision, "seconds": seconds, "peak_bytes": peak})
         if not precise:
+            if device.type == "cuda":  # PyTorch's own depthwise kernel instead of the Triton one
+                DepthwiseConv3d.use_triton = False
+                try:
+                    _, seconds, peak = timed(predictor_call(predictor, on_device), device, repeats)
+                finally:
+                    DepthwiseConv3d.use_triton = True
+                rows.append({"impl": "revseg, native depthwise kernel", "precision": precision, "seconds": seconds,
+                             "peak_bytes": peak})
             _, seconds, peak = timed(predictor_call(predictor, image), device, repeats)
             rows.append({"impl": "revseg, volume on host", "precision": precision, "seconds": seconds, "peak_bytes": peak})
             if device.type == "cuda" and args.compile:

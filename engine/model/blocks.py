@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.model.depthwise import DepthwiseConv3d
 from engine.model.eager import eager_only
 from engine.model.norm import LOW_PRECISION, GroupNorm3d, autocast_active
 
@@ -153,7 +154,7 @@ class MBConv3d(nn.Module):
         self.expand = nn.Identity() if expansion == 1 else nn.Conv3d(channels, hidden, 1, bias=bias)
         self.norm1 = nn.Identity() if expansion == 1 else make_norm(norm, hidden, norm_groups)
         self.act1 = nn.Identity() if expansion == 1 else make_activation(activation)
-        self.depthwise = nn.Conv3d(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden, bias=bias)
+        self.depthwise = DepthwiseConv3d(hidden, kernel_size, bias=bias)
         self.norm2 = make_norm(norm, hidden, norm_groups)
         self.act2 = make_activation(activation)
         se_channels = max(1, int(channels * se_ratio))

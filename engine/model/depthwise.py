@@ -1,0 +1,108 @@
+"""Depthwise 3x3x3 convolution with a Triton kernel for CUDA inference.
+
+The H100 profile of the default network (docs/benchmarks.md) puts PyTorch's native ``conv_depthwise3d`` kernel
+at 35 % of an inference forward: cuDNN is not used for depthwise 3D convolutions in bf16, and the native
+kernel is far from the memory bandwidth such a convolution needs. ``DepthwiseConv3d`` is an ``nn.Conv3d`` (same
+parameters and state-dict keys) that runs a Triton kernel instead when all of these hold: CUDA tensors, inference
+mode (``torch.inference_mode``, as the predictor runs; training and the reversible recompute keep PyTorch's
+kernel, so the forward and its recompute stay bit-identical), a 3x3x3 kernel with stride 1, padding 1, one
+channel per group, not inside ``torch.compile``, and Triton importable. Elsewhere it is ``nn.Conv3d``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+class DepthwiseConv3d(nn.Conv3d):
+    """``nn.Conv3d(channels, channels, 3, padding=1, groups=channels)``, Triton-backed in CUDA inference.
+
+    Args:
+        channels: input and output channels (one filter each).
+        bias: learnable bias.
+    """
+
+    #: switch for benchmarks and debugging (False: always PyTorch's kernel)
+    use_triton: bool = True
+
+    def __init__(self, channels: int, kernel_size: int = 3, bias: bool = False) -> None:
+        super().__init__(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._triton_applies(x):
+            return depthwise3x3x3(x, self.weight, self.bias)
+        return super().forward(x)
+
+    def _triton_applies(self, x: torch.Tensor) -> bool:
+        return (DepthwiseConv3d.use_triton and x.is_cuda and x.dim() == 5 and torch.is_inference_mode_enabled()
+                and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
+                and self.dilation == (1, 1, 1) and not torch.compiler.is_compiling() and _triton_kernel() is not None)
+
+
+@functools.cache
+def _triton_kernel():  # noqa: ANN202 - a triton.JITFunction, or None without Triton
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError:
+        log.info("Triton is not installed: depthwise convolutions use PyTorch's kernel")
+        return None
+
+    @triton.jit
+    def kernel(x_ptr, w_ptr, b_ptr, out_ptr, C, D, H, W, HAS_BIAS: tl.constexpr,
+               BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+        plane = tl.program_id(0).to(tl.int64)  # one (n, c, d) output plane per program row
+        d = plane % D
+        nc = plane // D
+        c = nc % C
+        rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+        cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)
+        acc = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)
+        for kd in tl.static_range(3):
+            depth = d + kd - 1
+            depth_ok = (depth >= 0) & (depth < D)
+            base = x_ptr + (nc * D + depth) * H * W
+            for kh in tl.static_range(3):
+                r = rows + kh - 1
+                row_ok = (r >= 0) & (r < H)
+                for kw in tl.static_range(3):
+                    q = cols + kw - 1
+                    mask = depth_ok & row_ok[:, None] & ((q >= 0) & (q < W))[None, :]
+                    values = tl.load(base + r[:, None] * W + q[None, :], mask=mask, other=0.0)
+                    weight = tl.load(w_ptr + c * 27 + kd * 9 + kh * 3 + kw)
+                    acc += values.to(tl.float32) * weight.to(tl.float32)
+        if HAS_BIAS:
+            acc += tl.load(b_ptr + c).to(tl.float32)
+        out = out_ptr + plane * H * W + rows[:, None] * W + cols[None, :]
+        tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(rows < H)[:, None] & (cols < W)[None, :])
+
+    return kernel
+
+
+def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Depthwise 3x3x3 convolution (stride 1, zero padding 1) of an (N, C, D, H, W) CUDA tensor with Triton.
+
+    The output dtype follows autocast like ``F.conv3d`` (the autocast dtype when autocast is on, else x's);
+    products are summed in float32.
+    """
+    kernel = _triton_kernel()
+    if kernel is None:
+        raise RuntimeError("depthwise3x3x3 needs Triton")
+    n, c, d, h, w = x.shape
+    if tuple(weight.shape) != (c, 1, 3, 3, 3):
+        raise ValueError(f"expected a ({c}, 1, 3, 3, 3) depthwise weight, got {tuple(weight.shape)}")
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    x = x.contiguous()
+    out = torch.empty((n, c, d, h, w), device=x.device, dtype=dtype)
+    block_w = min(128, max(16, 1 << (w - 1).bit_length()))
+    block_h = max(1, 1024 // block_w)
+    grid = (n * c * d, -(-h // block_h), -(-w // block_w))
+    kernel[grid](x, weight.contiguous(), bias if bias is not None else weight, out, c, d, h, w,
+                 HAS_BIAS=bias is not None, BLOCK_H=block_h, BLOCK_W=block_w)
+    return out
