@@ -40,9 +40,17 @@ class DepthwiseConv3d(nn.Conv3d):
         return super().forward(x)
 
     def _triton_applies(self, x: torch.Tensor) -> bool:
-        return (DepthwiseConv3d.use_triton and x.is_cuda and x.dim() == 5 and torch.is_inference_mode_enabled()
+        # The compile check comes first, so torch.compile traces none of the rest (no guards, no recompiles).
+        return (not torch.compiler.is_compiling() and DepthwiseConv3d.use_triton and x.is_cuda and x.dim() == 5
+                and torch.is_inference_mode_enabled() and _low_precision_output(x) and x.shape[-1] <= 256
                 and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
-                and self.dilation == (1, 1, 1) and not torch.compiler.is_compiling() and _triton_kernel() is not None)
+                and self.dilation == (1, 1, 1) and _triton_kernel() is not None)
+
+
+def _low_precision_output(x: torch.Tensor) -> bool:
+    """bf16 / fp16 output (under autocast or by input dtype): in fp32 PyTorch's kernel measured faster."""
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    return dtype in (torch.bfloat16, torch.float16)
 
 
 @functools.cache
@@ -55,32 +63,44 @@ def _triton_kernel():  # noqa: ANN202 - a triton.JITFunction, or None without Tr
         return None
 
     @triton.jit
-    def kernel(x_ptr, w_ptr, b_ptr, out_ptr, C, D, H, W, HAS_BIAS: tl.constexpr,
-               BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
-        plane = tl.program_id(0).to(tl.int64)  # one (n, c, d) output plane per program row
-        d = plane % D
-        nc = plane // D
+    def kernel(x_ptr, w_ptr, b_ptr, out_ptr, C, D, H, W,
+               BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+        # One program: BLOCK_D consecutive output planes of one (n, c), a BLOCK_H x BLOCK_W patch of each. Input
+        # planes are streamed once: each one's 9 in-plane shifts feed the three output planes it touches
+        # (rolling accumulators), so an input element is loaded 9 times rather than 27.
+        nc = tl.program_id(0).to(tl.int64)
         c = nc % C
-        rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-        cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)
-        acc = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)
-        for kd in tl.static_range(3):
-            depth = d + kd - 1
-            depth_ok = (depth >= 0) & (depth < D)
-            base = x_ptr + (nc * D + depth) * H * W
+        d0 = tl.program_id(1) * BLOCK_D
+        rows = tl.program_id(2) * BLOCK_H + tl.arange(0, BLOCK_H)
+        cols = tl.arange(0, BLOCK_W)  # the whole width in one block
+        in_plane = (rows < H)[:, None] & (cols < W)[None, :]
+        bias = tl.load(b_ptr + c).to(tl.float32)
+        below = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)  # output plane p - 1
+        here = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)   # output plane p
+        above = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)  # output plane p + 1
+        for i in tl.static_range(BLOCK_D + 2):
+            p = d0 - 1 + i
+            depth_ok = (p >= 0) & (p < D)
+            base = x_ptr + (nc * D + p) * H * W
             for kh in tl.static_range(3):
                 r = rows + kh - 1
                 row_ok = (r >= 0) & (r < H)
                 for kw in tl.static_range(3):
                     q = cols + kw - 1
                     mask = depth_ok & row_ok[:, None] & ((q >= 0) & (q < W))[None, :]
-                    values = tl.load(base + r[:, None] * W + q[None, :], mask=mask, other=0.0)
-                    weight = tl.load(w_ptr + c * 27 + kd * 9 + kh * 3 + kw)
-                    acc += values.to(tl.float32) * weight.to(tl.float32)
-        if HAS_BIAS:
-            acc += tl.load(b_ptr + c).to(tl.float32)
-        out = out_ptr + plane * H * W + rows[:, None] * W + cols[None, :]
-        tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(rows < H)[:, None] & (cols < W)[None, :])
+                    values = tl.load(base + r[:, None] * W + q[None, :], mask=mask, other=0.0).to(tl.float32)
+                    tap = c * 27 + kh * 3 + kw
+                    below += values * tl.load(w_ptr + tap + 18).to(tl.float32)  # kd = 2: p = (p - 1) + 1
+                    here += values * tl.load(w_ptr + tap + 9).to(tl.float32)
+                    above += values * tl.load(w_ptr + tap).to(tl.float32)       # kd = 0: p = (p + 1) - 1
+            done = p - 1  # output plane p - 1 has now seen input planes p - 2, p - 1 and p
+            if i >= 1:
+                keep = in_plane & (done >= d0) & (done < D)
+                out = out_ptr + (nc * D + done) * H * W + rows[:, None] * W + cols[None, :]
+                tl.store(out, (below + bias).to(out_ptr.dtype.element_ty), mask=keep)
+            below = here
+            here = above
+            above = tl.zeros((BLOCK_H, BLOCK_W), dtype=tl.float32)
 
     return kernel
 
@@ -100,9 +120,11 @@ def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
     x = x.contiguous()
     out = torch.empty((n, c, d, h, w), device=x.device, dtype=dtype)
-    block_w = min(128, max(16, 1 << (w - 1).bit_length()))
+    block_w = max(16, 1 << (w - 1).bit_length())  # the whole width (tiles are <= 256 wide)
     block_h = max(1, 1024 // block_w)
-    grid = (n * c * d, -(-h // block_h), -(-w // block_w))
-    kernel[grid](x, weight.contiguous(), bias if bias is not None else weight, out, c, d, h, w,
-                 HAS_BIAS=bias is not None, BLOCK_H=block_h, BLOCK_W=block_w)
+    block_d = 8
+    grid = (n * c, -(-d // block_d), -(-h // block_h))
+    bias = bias if bias is not None else torch.zeros(c, device=x.device, dtype=torch.float32)
+    kernel[grid](x, weight.contiguous(), bias.contiguous(), out, c, d, h, w,
+                 BLOCK_D=block_d, BLOCK_H=block_h, BLOCK_W=block_w)
     return out

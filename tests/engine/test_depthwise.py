@@ -48,8 +48,9 @@ def test_layer_uses_the_kernel_only_in_inference_mode_and_follows_autocast() -> 
     with torch.no_grad():
         assert not layer._triton_applies(x)  # training's no-grad forward keeps PyTorch's kernel (exact recompute)
     with torch.inference_mode():
-        assert layer._triton_applies(x)
+        assert not layer._triton_applies(x)  # fp32 output: PyTorch's kernel
         with torch.autocast("cuda", dtype=torch.bfloat16):
+            assert layer._triton_applies(x)
             fast = layer(x)
         DepthwiseConv3d.use_triton = False
         try:
