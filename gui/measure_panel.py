@@ -86,6 +86,8 @@ class MeasurePanel(QWidget):
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, 1, item)
         rano = self.measurements.bidimensional if self.measurements is not None else None
+        # The diameters are drawn on their axial slice in the viewer (RANO: "shown where measured").
+        self.model.set_measurement_lines([rano.longest_ends, rano.perpendicular_ends] if rano is not None else [])
         self.show_button.setEnabled(rano is not None)
         self.copy_button.setEnabled(self.measurements is not None)
         if self.measurements is None:

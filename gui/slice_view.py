@@ -22,6 +22,7 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer, vtkTextActor
 
+from gui.measurement_lines import MeasurementLines
 from gui.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
 from gui.slice_interaction import INTERACTOR_EVENTS, SliceInteraction
 from gui.slice_overlay import SliceOverlays
@@ -112,6 +113,7 @@ class SliceView(SliceInteraction, QWidget):
         self.image_actor.VisibilityOff()
         self.renderer.AddActor(self.image_actor)
         self.overlays = SliceOverlays(self.renderer)
+        self.measurement_lines = MeasurementLines(self.renderer)
         self._crosshair_points = vtkPoints()
         self._crosshair_points.SetNumberOfPoints(4)
         lines = vtkCellArray()
@@ -150,6 +152,7 @@ class SliceView(SliceInteraction, QWidget):
             (self.model.window_level_changed, self._on_window_level_changed),
             (self.model.overlay_changed, self._on_overlay_changed),
             (self.model.label_changed, self._on_label_changed),
+            (self.model.measurement_lines_changed, self._on_measurement_lines_changed),
         )
         for event, callback in pairs:
             (event.connect if connect else event.disconnect)(callback)
@@ -183,6 +186,11 @@ class SliceView(SliceInteraction, QWidget):
         if self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing):
             self.render(started)
 
+    def _on_measurement_lines_changed(self) -> None:
+        if self.model.case is not None and self._on_screen():
+            self.measurement_lines.update(self.model, self.plane, self.slice_index, self.display_spacing)
+            self.render()
+
     def _on_screen(self) -> bool:
         """True when the view is shown; otherwise remember to catch up when it is."""
         if self._closed:
@@ -206,6 +214,7 @@ class SliceView(SliceInteraction, QWidget):
         self._update_slice()
         self._apply_window_level()
         self.overlays.update(self.model, self.plane, self.slice_index, self.display_spacing)
+        self.measurement_lines.update(self.model, self.plane, self.slice_index, self.display_spacing)
         self._update_crosshair()
         self._update_info_text()
         self.render(started)

@@ -122,6 +122,7 @@ class ViewerModel:
         window_level_changed [modality] - the grey-value window of ``modality`` changed.
         overlay_changed [] - label overlay shown/hidden, its opacity or its style (``overlay_style``) changed.
         label_changed [] - the label map (or its uncertainty map) was replaced or edited in place.
+        measurement_lines_changed [] - the measurement lines (e.g. RANO diameters) changed.
 
     The label map shown is ``case.label`` (uint8, BraTS labels 0/1/2/4, on the case's grid); a segmentation
     replaces it through ``set_segmentation`` and editors that change it in place call ``notify_label_edited``.
@@ -142,6 +143,9 @@ class ViewerModel:
         self.window_level_changed = Event("window_level_changed")
         self.overlay_changed = Event("overlay_changed")
         self.label_changed = Event("label_changed")
+        self.measurement_lines_changed = Event("measurement_lines_changed")
+        #: line segments (start voxel, end voxel) drawn in the slice views that contain both ends
+        self.measurement_lines: list[tuple[tuple[int, int, int], tuple[int, int, int]]] = []
         #: voxel-wise uncertainty (entropy of the model's outputs, float32 in [0, 1]) of the shown label map
         self.uncertainty: np.ndarray | None = None
         #: where the shown label map came from: "file" (loaded with the case), "ai" or "edited"
@@ -169,6 +173,7 @@ class ViewerModel:
         self.cursor = tuple(n // 2 for n in case.shape)  # type: ignore[assignment]
         self.uncertainty = None
         self.label_source = "file"
+        self.measurement_lines = []
         log.debug("viewer shows %s, cursor %s, %s", case.case_id, self.cursor, self.active_modality)
         self.case_changed.emit()
 
@@ -214,6 +219,11 @@ class ViewerModel:
         self.uncertainty = None if uncertainty is None else np.asarray(uncertainty, dtype=np.float32)
         self.label_source = source
         self.label_changed.emit()
+
+    def set_measurement_lines(self, lines: list[tuple[tuple[int, int, int], tuple[int, int, int]]]) -> None:
+        """Show ``lines`` (pairs of voxels) in the slice views; an empty list removes them."""
+        self.measurement_lines = [(tuple(map(int, a)), tuple(map(int, b))) for a, b in lines]
+        self.measurement_lines_changed.emit()
 
     def notify_label_edited(self) -> None:
         """Tell the views that ``case.label`` was changed in place (by an editor); marks it edited."""

@@ -63,3 +63,27 @@ def test_no_segmentation_and_no_et(qtbot, tmp_path):
     model.set_segmentation(label)
     panel.refresh()
     assert "No enhancing tumour" in panel.rano_label.text() and not panel.show_button.isEnabled()
+
+
+def test_rano_diameters_are_drawn_on_their_axial_slice(qtbot, synthetic_case):
+    from tests.gui.qt_helpers import open_window, pixels
+
+    window = open_window(qtbot, synthetic_case)
+    model = window.model
+    label = np.zeros(model.shape, np.uint8)
+    centre = tuple(n // 2 for n in model.shape)
+    x, y, z = np.ogrid[tuple(slice(0, n) for n in model.shape)]
+    label[((x - centre[0]) / 8.0) ** 2 + ((y - centre[1]) / 5.0) ** 2 + ((z - centre[2]) / 3.0) ** 2 <= 1] = 4
+    model.set_segmentation(label)
+    panel = measure_panel.install(window)
+    panel.refresh()
+    rano = panel.measurements.bidimensional
+    assert model.measurement_lines == [rano.longest_ends, rano.perpendicular_ends]
+    model.set_cursor((centre[0], centre[1], rano.slice_index))
+    view = window.axial_view
+    assert view.measurement_lines.shown == 2
+    image = pixels(view)
+    cyan = (image[..., 2] > 200) & (image[..., 1] > 180) & (image[..., 0] < 140)
+    assert cyan.sum() > 20, "the diameters are visible in the rendered axial view"
+    model.set_cursor((centre[0], centre[1], rano.slice_index + 2))
+    assert view.measurement_lines.shown == 0  # only on the slice where they were measured
