@@ -53,6 +53,9 @@ class TrainConfig:
         val_tile, val_overlap: sliding-window settings of validation.
         state_every_steps: also write the resume state every this many steps (0: only at epoch ends).
         num_workers: DataLoader worker processes (also the processes that build the preprocessing cache).
+        auto_patch_gib: on CUDA, train with the largest cube (multiple of 32, up to the largest case edge) whose
+            step fits in this many GiB, probed at start (``trainer.autopatch``); it replaces ``patch_size``.
+            0 disables it; the CPU always uses ``patch_size``.
         compile_blocks: ``torch.compile`` every MBConv block on CUDA (RevSegUNet.compile_blocks). Measured on an
             H100 it brings the reversible step to 1.45x / 1.33x / 1.19x the twin's at 128^3 / 192^3 / 256x256x160
             (eager: 1.55x / 1.59x / 1.37x); the first steps pay the compilation. Ignored on the CPU.
@@ -103,6 +106,7 @@ class TrainConfig:
     state_every_steps: int = 0
     num_workers: int = 2
     max_minutes: float = 0.0
+    auto_patch_gib: float = 16.0
     compile_blocks: bool = False
     seed: int = 0
     device: str = "auto"

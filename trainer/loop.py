@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from engine.checkpoint import DEFAULT_LABELS, save_checkpoint
 from engine.model import build_network
 from trainer.augment import AugmentConfig
+from trainer.autopatch import choose_patch
 from trainer.config import TrainConfig
 from trainer.data import CHANNELS, build_cache, cached_cases, discover_cases, load_or_write_split
 from trainer.distributed import (
@@ -105,6 +106,9 @@ class Trainer:
         if self.val_on_train:
             self.val_cases = list(self.train_cases)
         self.demo = cfg.demo if cfg.demo is not None else all(c.phantom for c in cases.values())
+        # Before seeding: the probe builds networks of its own, and training must start from the seed.
+        self.patch_size = choose_patch(ctx, cfg.unet_config(), self.train_cases, cfg.batch_size, cfg.amp,
+                                       cfg.auto_patch_gib, cfg.patch_size, self.out_dir)
         torch.manual_seed(cfg.seed)
         self.unet_config = cfg.unet_config()
         self.network = build_network(self.unet_config).to(ctx.device)
@@ -121,7 +125,7 @@ class Trainer:
         self.model = wrap_model(self.network, ctx)
         augmentation = AugmentConfig(cfg.p_rotate_scale, cfg.rotation_deg, cfg.scale_range, cfg.p_intensity,
                                      cfg.p_gamma, cfg.p_noise, cfg.p_blur, cfg.p_lowres) if cfg.augment else None
-        self.dataset = PatchDataset(self.train_cases, cfg.patch_size, cfg.foreground_fraction, cfg.seed, augmentation)
+        self.dataset = PatchDataset(self.train_cases, self.patch_size, cfg.foreground_fraction, cfg.seed, augmentation)
         self._open_tensorboard()
         log.info("training on %d cases, validating on %d, %d steps of %d patches per process",
                  len(self.train_cases), len(self.val_cases), self.total_steps, cfg.batch_size)
@@ -261,6 +265,7 @@ class Trainer:
                      "val_cases": [c.case_id for c in self.val_cases], "phantoms": self.demo,
                      "validated_on_training_cases": self.val_on_train},
             "epochs": len(self.history["epochs"]), "steps": self.step, "config": self.config.to_dict(),
+            "patch_size": list(self.patch_size),
             "metrics": validated[-1]["val"] if validated else None, "best_dice_mean": self.best_dice,
             "validation": VALIDATION_METHOD, "hardware": hardware_summary(self.context.device,
                                                                            self.context.world_size),
