@@ -13,11 +13,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from engine.case import SEGMENTATION, modality_of
+from engine.case import modality_of
 from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel, report
 from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
-from engine.io.guess import ROLES, RoleGuess, guess_from_text
-from engine.io.nifti_input import is_nifti_name, nifti_stem
+from engine.io.guess import ROLES, RoleGuess
+from engine.io.nifti_input import is_nifti_name, role_of_file
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,6 @@ def _dicom_thumbnail(series: DicomSeries) -> np.ndarray | None:
         return None
 
 
-def _nifti_guess(path: Path) -> RoleGuess:
-    role = modality_of(path)
-    if role == SEGMENTATION:
-        return RoleGuess(None, 1.0, "label map")
-    if role is not None:
-        return RoleGuess(role, 1.0, f"file name token of {path.name}")
-    return guess_from_text(nifti_stem(path))
-
-
 def _nifti_entries(files: Sequence[Path], progress: ProgressCallback | None,
                    cancel: CancelCheck | None) -> list[SeriesEntry]:
     check_cancel(cancel, "study scan")
@@ -129,7 +120,7 @@ def _nifti_entries(files: Sequence[Path], progress: ProgressCallback | None,
     report(progress, "thumbnails", len(files), len(files))
     entries = []
     for path, (thumbnail, detail) in zip(files, thumbnails, strict=True):
-        guess = _nifti_guess(path)
+        guess = role_of_file(path)
         entries.append(SeriesEntry(path.name, detail, guess, path, thumbnail, guess.reason != "label map"))
     return entries
 
@@ -167,7 +158,7 @@ def scan_study(paths: Sequence[str | Path], progress: ProgressCallback | None = 
         folder = paths[0]
         files = sorted(p for p in folder.iterdir() if p.is_file() and is_nifti_name(p))
         if files:
-            roles = {_nifti_guess(p).role for p in files}
+            roles = {role_of_file(p).role for p in files}
             complete = set(ROLES) <= roles and all(modality_of(p) is not None for p in files)
             return StudyScan("nifti", folder, _nifti_entries(files, progress, cancel), folder if complete else None)
         return StudyScan("dicom", folder, _dicom_entries(folder, progress, cancel))

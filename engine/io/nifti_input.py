@@ -91,7 +91,8 @@ def read_nifti_volume(path: str | Path, modality: str, guess: RoleGuess | None =
     return NativeImage(modality, data, Grid(tuple(int(n) for n in data.shape), image.affine.copy()), source)  # type: ignore[arg-type]
 
 
-def _role_of_file(path: Path) -> RoleGuess:
+def role_of_file(path: Path) -> RoleGuess:
+    """The contrast a NIfTI file's name says (a BraTS token, else the words of its name); None role for a label map."""
     from engine.case import SEGMENTATION, modality_of  # late import: engine.case imports this module
 
     role = modality_of(path)
@@ -117,7 +118,7 @@ def find_nifti_inputs(folder: Path, roles: tuple[str, ...] = ROLES) -> dict[str,
     """
     candidates: dict[str, list[tuple[Path, RoleGuess]]] = {}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_nifti_name(p)):
-        guess = _role_of_file(path)
+        guess = role_of_file(path)
         if guess.role in roles:
             candidates.setdefault(guess.role, []).append((path, guess))
     chosen = {}
