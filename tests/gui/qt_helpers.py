@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from gui.main_window import MainWindow
@@ -82,3 +82,29 @@ def wheel(widget: QWidget, notches: int) -> None:
                             QPoint(0, 120 if notches > 0 else -120), Qt.MouseButton.NoButton,
                             Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
         QApplication.sendEvent(widget, event)
+
+
+def url_mime(*paths: Path) -> QMimeData:
+    """Drag data carrying local files or folders, as a file manager sends them."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    return mime
+
+
+def send_drag_enter(widget: QWidget, mime: QMimeData) -> QDragEnterEvent:
+    """Drag ``mime`` into the middle of ``widget``; the returned event says whether it was accepted."""
+    event = QDragEnterEvent(_middle(widget), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+    return event
+
+
+def send_drop(widget: QWidget, mime: QMimeData) -> None:
+    """Drop ``mime`` in the middle of ``widget``."""
+    event = QDropEvent(_middle(widget), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def _middle(widget: QWidget) -> QPointF:
+    return QPointF(widget.width() / 2, widget.height() / 2)

@@ -8,14 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QMimeData, QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from gui.viewer_model import WindowLevel
 from tests.gui.conftest import MARKER, MARKER_VALUE, write_synthetic_case
-from tests.gui.qt_helpers import click, drag, grey_pixels, load, open_window, pixels, qt_position, wheel
+from tests.gui.qt_helpers import (
+    click,
+    drag,
+    grey_pixels,
+    load,
+    open_window,
+    pixels,
+    qt_position,
+    send_drag_enter,
+    send_drop,
+    url_mime,
+    wheel,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -198,17 +209,10 @@ def test_opening_a_bad_folder_shows_the_error_and_keeps_the_case(qtbot, monkeypa
 def test_dropping_a_folder_opens_it(qtbot, synthetic_case: Path, tmp_path: Path) -> None:
     window = open_window(qtbot, synthetic_case)
     other = write_synthetic_case(tmp_path / "other", naming="2023", case_id="BraTS-GLI-99999-000")
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(other))])
-    position = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    mime = url_mime(other)
+    assert send_drag_enter(window, mime).isAccepted()
     with qtbot.waitSignal(window.case_loaded, timeout=30_000) as blocker:
-        QApplication.sendEvent(window, drop)
+        send_drop(window, mime)
     assert blocker.args == ["BraTS-GLI-99999-000"]
     assert window.model.case.folder == other
     assert set(np.unique(window.model.label)) == {0, 1, 2, 4}  # 2023 labels arrive converted (3 -> 4)
@@ -219,10 +223,7 @@ def test_dragging_text_is_refused(qtbot) -> None:
     window = open_window(qtbot)
     mime = QMimeData()
     mime.setText("hello")
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert not enter.isAccepted()
+    assert not send_drag_enter(window, mime).isAccepted()
 
 
 def test_file_open_case_uses_the_chosen_folder(qtbot, monkeypatch, synthetic_case: Path) -> None:

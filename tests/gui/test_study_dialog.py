@@ -10,9 +10,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from gui import export_controller, segment_controller, settings_dialog, study_dialog
 from gui.recent_studies import RecentStudies
@@ -20,7 +17,7 @@ from gui.study_dialog import StudyDialog
 from gui.study_scan import scan_study
 from tests.engine.synthetic_cases import write_dicom_study
 from tests.engine.test_prepare import BRATS_LIKE
-from tests.gui.qt_helpers import open_window
+from tests.gui.qt_helpers import open_window, send_drag_enter, send_drop, url_mime
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
 
 pytestmark = pytest.mark.gui
@@ -129,17 +126,10 @@ def test_bad_folder_gives_a_readable_message(qtbot, studies, tmp_path: Path) -> 
 
 def test_drop_a_folder_opens_the_dialog(qtbot, studies, synthetic_case: Path) -> None:
     window, controller = studies
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(synthetic_case))])
-    position = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    mime = url_mime(synthetic_case)
+    assert send_drag_enter(window, mime).isAccepted()
     with qtbot.waitSignal(controller.dialog_shown, timeout=SCAN_TIMEOUT_MS) as shown:
-        QApplication.sendEvent(window, drop)
+        send_drop(window, mime)
     dialog = shown.args[0]
     assert dialog.scan.case_folder == synthetic_case and dialog.isVisible()
     assert not window.loader.busy  # the study dialog took the drop, the window did not load it directly
