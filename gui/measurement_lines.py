@@ -1,8 +1,7 @@
 """Measurement lines drawn in the slice views: e.g. the RANO diameters of the enhancing tumour.
 
 The lines live in the model (``ViewerModel.measurement_lines``, voxel end points); each slice view draws those
-whose two ends lie on the slice it shows, as one VTK polyline actor per colour-less batch (all lines white
-with a dark halo would need two actors; one bright colour reads well over the dark theme).
+whose two ends lie on the slice it shows, all in one VTK line actor of one bright colour.
 """
 
 from __future__ import annotations

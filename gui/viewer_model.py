@@ -221,9 +221,15 @@ class ViewerModel:
         self.label_changed.emit()
 
     def set_measurement_lines(self, lines: list[tuple[tuple[int, int, int], tuple[int, int, int]]]) -> None:
-        """Show ``lines`` (pairs of voxels) in the slice views; an empty list removes them."""
-        self.measurement_lines = [(tuple(map(int, a)), tuple(map(int, b))) for a, b in lines]
-        self.measurement_lines_changed.emit()
+        """Show ``lines`` (pairs of voxels) in the slice views; an empty list removes them.
+
+        No event when the lines are unchanged: the measurement panel sets them after every edit, and an edit
+        away from the enhancing tumour must not re-render every view.
+        """
+        lines = [(tuple(map(int, a)), tuple(map(int, b))) for a, b in lines]
+        if lines != self.measurement_lines:
+            self.measurement_lines = lines
+            self.measurement_lines_changed.emit()
 
     def notify_label_edited(self) -> None:
         """Tell the views that ``case.label`` was changed in place (by an editor); marks it edited."""

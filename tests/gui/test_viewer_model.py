@@ -250,3 +250,16 @@ def test_set_segmentation_replaces_the_label_and_notify_marks_it_edited() -> Non
         model.set_segmentation(np.zeros((2, 2, 2), np.uint8))
     model.set_segmentation(None)
     assert model.label is None and model.uncertainty is None
+
+
+def test_measurement_lines_emit_only_when_they_change() -> None:
+    model = ViewerModel()
+    model.set_case(make_case())
+    calls: list[int] = []
+    model.measurement_lines_changed.connect(lambda: calls.append(1))
+    line = ((1, 2, 3), (4, 5, 3))
+    model.set_measurement_lines([line])
+    model.set_measurement_lines([line])
+    assert model.measurement_lines == [line] and len(calls) == 1
+    model.set_measurement_lines([])
+    assert model.measurement_lines == [] and len(calls) == 2
