@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.case import CaseError, default_demo_case
 from gui import autosave
+from gui.gc_guard import GuiThreadGarbageCollector
 from gui.workstation import build_workstation
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("RevSeg")
     app.setOrganizationName("RevSeg")
     apply_dark_theme(app)
+    app.garbage_collector = GuiThreadGarbageCollector(app)  # never collect Qt/VTK objects in a worker thread
     return app
 
 

@@ -6,7 +6,9 @@ are skipped with the reason. The Qt-free viewer-model tests in this folder run e
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -35,6 +37,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("gui") is not None and Path(str(item.fspath)).is_relative_to(GUI_TESTS):
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_on_the_gui_thread() -> Iterator[None]:
+    """No automatic garbage collection during a GUI test; the test's cyclic garbage is collected here, on the
+    GUI thread. A collection started by a worker thread (case loading, segmentation) could otherwise destroy an
+    earlier test's Qt / VTK objects off the GUI thread - a segfault seen in CI. The application does the same
+    with ``gui.gc_guard.GuiThreadGarbageCollector``."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.collect()
+    gc.enable()
 
 
 def synthetic_volumes(shape: tuple[int, int, int] = SYNTHETIC_SHAPE) -> tuple[dict[str, np.ndarray], np.ndarray]:
