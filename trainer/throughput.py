@@ -43,11 +43,18 @@ def _synchronize(device: torch.device) -> None:
 
 
 def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, batch: int, steps: int, warmup: int,
-            amp: bool, ddp_mode: str = "ddp") -> dict[str, float | None]:
-    """Seconds per step and patches per second (all ranks) of full training steps."""
+            amp: bool, ddp_mode: str = "ddp", compile_blocks: bool = False) -> dict[str, float | None]:
+    """Seconds per step and patches per second (all ranks) of full training steps.
+
+    Also the CPU seconds per step of the main thread (which launches the kernels): near the wall time, the
+    step is bound by launching
+    kernels rather than by the GPU.
+    """
     device = context.device
     torch.manual_seed(context.rank)
     network = build_network(unet_config).to(device).train()
+    if compile_blocks:
+        network.compile_blocks()
     model = wrap_model(network, context, ddp_mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     loss_fn = RegionLoss()
@@ -58,7 +65,7 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
     for step in range(warmup + steps):
         if step == warmup:
             _synchronize(device)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
         optimizer.zero_grad(set_to_none=True)
         with autocast_context(device, amp):
             outputs = model(image)
@@ -66,11 +73,12 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
         if ddp_mode == "manual":
             all_reduce_gradients(network, context)
         optimizer.step()
+    cpu_seconds = (time.thread_time() - cpu_started) / steps  # before the wait for the GPU
     _synchronize(device)
     seconds = all_reduce_mean({"s": (time.perf_counter() - started) / steps}, context)["s"]
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"seconds_per_step": seconds, "patches_per_s": batch * context.world_size / seconds,
-            "peak_gib_rank0": peak}
+            "cpu_seconds_per_step_rank0": cpu_seconds, "peak_gib_rank0": peak}
 
 
 def largest_patch(context: DistributedContext, unet_config: UNetConfig, batch: int, amp: bool, budget_gib: float,
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="TOML recipe whose [model] is measured (default: UNetConfig defaults)")
     parser.add_argument("--modes", default="reversible,plain")
     parser.add_argument("--ddp", default="ddp", help=f"comma list of DDP modes to time, of {','.join(DDP_MODES)}")
+    parser.add_argument("--compile-blocks", action="store_true", help="torch.compile every MBConv block (CUDA)")
     parser.add_argument("--largest-in-gib", type=float, default=0.0,
                         help="instead of timing, find the largest cubic patch that trains in this many GiB")
     parser.add_argument("overrides", nargs="*")
@@ -132,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 _print(context, {"mode": mode, "patch": args.patch, **result})
                 continue
             for ddp_mode in args.ddp.split(","):
-                result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp, ddp_mode)
-                _print(context, {"mode": mode, "ddp": ddp_mode, "patch": args.patch, "batch_per_process": args.batch,
+                result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp, ddp_mode,
+                                 args.compile_blocks)
+                _print(context, {"mode": mode, "ddp": ddp_mode, "compile_blocks": args.compile_blocks, "patch": args.patch, "batch_per_process": args.batch,
                                  "processes": context.world_size, "device": str(context.device), **result})
     finally:
         shutdown(context)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.inference.graphs import GraphedForward
 from engine.inference.predictor import Predictor, PredictorConfig, autocast_dtype, resolve_device
 from engine.metrics import dice
 from engine.model import UNetConfig, build_network
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile", type=int, default=None, help="tile edge (default 128; 32 with --smoke)")
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--batch", type=int, default=None, help="tiles per forward (default 4; 2 with --smoke)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5; 1 with --smoke)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs a round (default 5; 1 with --smoke)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds of all implementations (default 3; 1 with --smoke)")
     parser.add_argument("--case", type=Path, default=None, help="case folder for the end-to-end time")
     parser.add_argument("--compile", action="store_true", help="also time the predictor with torch.compile (CUDA)")
     parser.add_argument("--variants", action="store_true",
@@ -57,12 +60,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(run: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> tuple[torch.Tensor, float, int | None]:
-    """Median seconds of ``repeats`` runs after one warm-up, the last result, and peak GPU bytes."""
-    result = run()
-    _sync(device)
+def timed(run: Callable[[], torch.Tensor], device: torch.device, repeats: int,
+          warmups: int = 2) -> tuple[torch.Tensor, float, int | None]:
+    """Median seconds of ``repeats`` runs after ``warmups`` untimed ones, the last result, and peak GPU bytes.
+
+    The peak is PyTorch's allocated peak over the warm-ups and the timed runs (the caching allocator emptied
+    first), so a CUDA graph's capture, which allocates the memory its replays reuse, is in it.
+    """
     if device.type == "cuda":
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+    result = run()
+    for _ in range(warmups - 1):
+        result = run()
+    _sync(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -71,6 +82,24 @@ def timed(run: Callable[[], torch.Tensor], device: torch.device, repeats: int) -
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return result, statistics.median(times), peak
+
+
+def interleaved(runners: dict[str, Callable[[], torch.Tensor]], device: torch.device, repeats: int, rounds: int,
+                after_each: Callable[[], None] = lambda: None) -> dict[str, dict[str, object]]:
+    """Time every runner ``rounds`` times, round-robin, so a drift of the card's speed hits all of them alike.
+
+    Returns per runner the median of its rounds' medians, each round's median and the largest peak.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    peaks: dict[str, int | None] = dict.fromkeys(runners)
+    for _ in range(rounds):
+        for name, run_once in runners.items():
+            _, median, peak = timed(run_once, device, repeats)
+            seconds[name].append(median)
+            peaks[name] = peak if peaks[name] is None else max(peaks[name] or 0, peak or 0)
+            after_each()
+    return {name: {"seconds": statistics.median(values), "rounds_s": values, "peak_bytes": peaks[name]}
+            for name, values in seconds.items()}
 
 
 def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float, batch: int,
@@ -89,6 +118,14 @@ def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overl
                                               sigma_scale=0.125, padding_mode="constant")
         return logits[0].float().cpu()
     return run
+
+
+def monai_available() -> bool:
+    try:
+        import monai.inferers  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def predictor_call(predictor: Predictor, image: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -117,7 +154,7 @@ def end_to_end(case: Path, network_config: UNetConfig, device: str, tile: int, o
 
 def forward_variants(network: torch.nn.Module, device: torch.device, amp: torch.dtype | None, tile: int,
                      batch: int, repeats: int = 10) -> dict[str, object]:
-    """Milliseconds per forward of one tile batch: eager, channels-last-3d, torch.compile; top CUDA ops.
+    """Milliseconds per forward of one tile batch: eager, CUDA graph, channels-last-3d, torch.compile; top CUDA ops.
 
     This is where the depthwise 3x3x3 convolutions' share of the network time shows (cuDNN is slow at them).
     """
@@ -135,6 +172,7 @@ def forward_variants(network: torch.nn.Module, device: torch.device, amp: torch.
         return 1000 * (time.perf_counter() - start) / repeats
 
     out: dict[str, object] = {"eager_ms": time_forward(network, x), "top_ops": top_cuda_ops(network, x, amp)}
+    out["cuda_graph_ms"] = time_forward(GraphedForward(network), x)  # type: ignore[arg-type]
     channels_last = copy.deepcopy(network).to(memory_format=torch.channels_last_3d)
     out["channels_last_ms"] = time_forward(channels_last, x.contiguous(memory_format=torch.channels_last_3d))
     try:
@@ -159,13 +197,45 @@ def top_cuda_ops(network: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | N
     return [[name, round(ms, 2), round(ms / total, 3)] for name, ms in sorted(events, key=lambda e: -e[1])[:top]]
 
 
+def amp_runners(network: torch.nn.Module, config: PredictorConfig, image: torch.Tensor, on_device: torch.Tensor,
+                amp: torch.dtype, with_compile: bool) -> tuple[dict[str, Callable[[], torch.Tensor]], list[Predictor]]:
+    """The timed implementations under autocast: ours at defaults and its variants, then MONAI's if installed."""
+    device = on_device.device
+    default = Predictor(network, config)
+    eager = Predictor(network, replace(config, cuda_graphs=False))
+    predictors = [default, eager]
+    runners = {"revseg": predictor_call(default, on_device), "revseg, volume on host": predictor_call(default, image)}
+    if device.type == "cuda":
+        runners["revseg, no CUDA graphs"] = predictor_call(eager, on_device)
+        runners["revseg, no CUDA graphs, native depthwise kernel"] = native_depthwise(predictor_call(eager, on_device))
+        if with_compile:
+            compiled = Predictor(network, replace(config, compile=True))
+            predictors.append(compiled)
+            runners["revseg, torch.compile"] = predictor_call(compiled, on_device)
+    monai = monai_runner(network, image, config.tile or 128, config.overlap, config.batch_size or 1, amp, device)
+    if monai is not None:
+        runners["monai"] = monai
+    return runners, predictors
+
+
+def native_depthwise(run_once: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``run_once`` with PyTorch's depthwise kernel instead of the Triton one."""
+    def run() -> torch.Tensor:
+        DepthwiseConv3d.use_triton = False
+        try:
+            return run_once()
+        finally:
+            DepthwiseConv3d.use_triton = True
+    return run
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
-    """Time ours and MONAI's (AMP), check agreement (fp32), optionally time a case end to end."""
+    """Time ours and MONAI's (AMP, interleaved rounds), check agreement (fp32), optionally time a case end to end."""
     smoke = args.smoke
     device = resolve_device(args.device or ("cpu" if smoke else "cuda"))
     shape = tuple(args.shape or ((40, 44, 36) if smoke else (240, 240, 155)))
     tile, batch = args.tile or (32 if smoke else 128), args.batch or (2 if smoke else 4)
-    repeats = args.repeats or (1 if smoke else 5)
+    repeats, rounds = args.repeats or (1 if smoke else 5), args.rounds or (1 if smoke else 3)
     model_config = SMOKE_MODEL if smoke else UNetConfig()
     torch.manual_seed(0)
     network = build_network(model_config).eval().to(device)
@@ -173,39 +243,23 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     amp = autocast_dtype(device, True)
     results: dict[str, object] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                                   "shape": list(shape), "tile": tile, "overlap": args.overlap, "batch": batch,
-                                  "amp": str(amp).replace("torch.", "") if amp else "float32", "rows": []}
+                                  "rounds": rounds, "amp": str(amp).replace("torch.", "") if amp else "float32",
+                                  "rows": []}
     rows: list[dict[str, object]] = results["rows"]  # type: ignore[assignment]
     on_device = image.to(device)  # both implementations get the volume on the device; "host" adds the copy
-    for precise in (False, True) if amp is not None else (True,):
-        precision = "float32" if precise else results["amp"]
-        config = PredictorConfig(tile=tile, overlap=args.overlap, batch_size=batch, device=str(device), amp=not precise)
-        predictor = Predictor(network, config)
-        ours, seconds, peak = timed(predictor_call(predictor, on_device), device, 1 if precise else repeats)
-        rows.append({"impl": "revseg", "precision": precision, "seconds": seconds, "peak_bytes": peak})
-        if not precise:
-            if device.type == "cuda":  # PyTorch's own depthwise kernel instead of the Triton one
-                DepthwiseConv3d.use_triton = False
-                try:
-                    _, seconds, peak = timed(predictor_call(predictor, on_device), device, repeats)
-                finally:
-                    DepthwiseConv3d.use_triton = True
-                rows.append({"impl": "revseg, native depthwise kernel", "precision": precision, "seconds": seconds,
-                             "peak_bytes": peak})
-            _, seconds, peak = timed(predictor_call(predictor, image), device, repeats)
-            rows.append({"impl": "revseg, volume on host", "precision": precision, "seconds": seconds, "peak_bytes": peak})
-            if device.type == "cuda" and args.compile:
-                compiled = Predictor(network, replace(config, compile=True))
-                _, seconds, peak = timed(predictor_call(compiled, on_device), device, repeats)
-                rows.append({"impl": "revseg, torch.compile", "precision": precision, "seconds": seconds,
-                             "peak_bytes": peak})
-        monai = monai_runner(network, image, tile, args.overlap, batch, None if precise else amp, device)
-        if monai is None:
-            results["monai_note"] = "MONAI is not installed: its rows are skipped (pip install monai for the benchmark)"
-            continue
-        theirs, seconds, peak = timed(monai, device, 1 if precise else repeats)
-        rows.append({"impl": "monai", "precision": precision, "seconds": seconds, "peak_bytes": peak})
-        if precise:
-            results["agreement_fp32"] = agreement(ours, theirs)
+    config = PredictorConfig(tile=tile, overlap=args.overlap, batch_size=batch, device=str(device))
+    if amp is not None:
+        runners, predictors = amp_runners(network, config, image, on_device, amp, args.compile)
+        # Each predictor drops its graphs after its turn, so every round captures afresh and no pool is held
+        # while the others run.
+        timings = interleaved(runners, device, repeats, rounds, after_each=lambda: [p.release() for p in predictors])
+        rows.extend({"impl": name, "precision": results["amp"], **timing} for name, timing in timings.items())
+    if not monai_available():
+        results["monai_note"] = "MONAI is not installed: its rows are skipped (pip install monai for the benchmark)"
+    fp32_rows, agree = float32_runs(network, replace(config, amp=False), image, on_device)
+    rows.extend(fp32_rows)
+    if agree is not None:
+        results["agreement_fp32"] = agree
     if args.variants and device.type == "cuda":
         results["variants"] = forward_variants(network, device, amp, tile, batch)
     if args.case is not None:
@@ -213,14 +267,35 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return results
 
 
+def float32_runs(network: torch.nn.Module, config: PredictorConfig, image: torch.Tensor,
+                 on_device: torch.Tensor) -> tuple[list[dict[str, object]], dict[str, float] | None]:
+    """Ours and MONAI's once in float32 (on the CPU, the only timed rows), and their agreement (None without MONAI)."""
+    device = on_device.device
+    ours, seconds, peak = timed(predictor_call(Predictor(network, config), on_device), device, 1)
+    rows: list[dict[str, object]] = [{"impl": "revseg", "precision": "float32", "seconds": seconds,
+                                      "peak_bytes": peak}]
+    monai = monai_runner(network, image, config.tile or 128, config.overlap, config.batch_size or 1, None, device)
+    if monai is None:
+        return rows, None
+    theirs, seconds, peak = timed(monai, device, 1)
+    rows.append({"impl": "monai", "precision": "float32", "seconds": seconds, "peak_bytes": peak})
+    return rows, agreement(ours, theirs)
+
+
 def table(results: dict[str, object]) -> str:
-    """Markdown table of the runs."""
+    """Markdown table of the runs: network time (median of the rounds' medians) and the speed-up over MONAI."""
+    rows: list[dict[str, object]] = results["rows"]  # type: ignore[assignment]
+    monai = {row["precision"]: row["seconds"] for row in rows if row["impl"] == "monai"}
     lines = [f"Inference benchmark on {results['device']}: volume {results['shape']}, tile {results['tile']}, "
-             f"overlap {results['overlap']}, batch {results['batch']}", "",
-             "| implementation | precision | network time (s) | peak GPU memory (GiB) |", "|---|---|---|---|"]
-    for row in results["rows"]:  # type: ignore[union-attr]
+             f"overlap {results['overlap']}, batch {results['batch']}, {results.get('rounds', 1)} interleaved rounds",
+             "", "| implementation | precision | network time (s) | rounds (s) | vs MONAI | peak GPU memory (GiB) |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
         peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**30:.2f}"
-        lines.append(f"| {row['impl']} | {row['precision']} | {row['seconds']:.3f} | {peak} |")
+        per_round = " ".join(f"{t:.3f}" for t in row.get("rounds_s", [row["seconds"]]))
+        theirs = monai.get(row["precision"])
+        speedup = "-" if theirs is None or row["impl"] == "monai" else f"{theirs / row['seconds']:.2f}x"
+        lines.append(f"| {row['impl']} | {row['precision']} | {row['seconds']:.3f} | {per_round} | {speedup} | {peak} |")
     if "agreement_fp32" in results:
         agree = results["agreement_fp32"]
         lines.append(f"\nagreement (fp32): max |p - p_monai| = {agree['max_abs_prob_diff']:.2e}, "  # type: ignore[index]
@@ -231,7 +306,7 @@ def table(results: dict[str, object]) -> str:
         variants = results["variants"]
         lines.append("\none tile batch forward (ms): " + ", ".join(
             f"{k[:-3]} {v:.1f}" for k, v in variants.items() if k.endswith("_ms") and v is not None))  # type: ignore[union-attr]
-        lines.append("top CUDA ops: " + "; ".join(f"{n} {ms} ms ({share:.0%})" for n, ms, share in variants["top_ops"]))  # type: ignore[index]
+        lines.append("top CUDA ops: " + "; ".join(f"{n[:60]} {ms} ms ({share:.0%})" for n, ms, share in variants["top_ops"]))  # type: ignore[index]
     if "end_to_end_s" in results:
         lines.append("\nend to end (s): " + ", ".join(f"{k} {v:.2f}" for k, v in results["end_to_end_s"].items()))  # type: ignore[union-attr]
     return "\n".join(lines) + "\n"

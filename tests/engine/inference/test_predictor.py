@@ -102,3 +102,21 @@ def test_network_mode_is_restored_after_prediction() -> None:
     network.train()
     Predictor(network, PredictorConfig(tile=8, device="cpu")).predict(np.zeros((1, 8, 8, 8), np.float32))
     assert network.training and network.calls
+
+
+def test_cpu_prediction_builds_no_cuda_graphs() -> None:
+    torch.manual_seed(0)
+    predictor = Predictor(Counting(), PredictorConfig(tile=16, batch_size=2, device="cpu"))
+    assert predictor.config.cuda_graphs  # on by default: used where the device is CUDA
+    predictor.predict(np.zeros((3, 20, 20, 20), np.float32))
+    assert predictor._graphed is None
+    predictor.release()  # nothing to drop: a no-op
+
+
+def test_graphed_forward_passes_cpu_tensors_to_the_network() -> None:
+    from engine.inference.graphs import GraphedForward
+
+    calls = []
+    graphed = GraphedForward(lambda x: calls.append(x) or x * 2)
+    out = graphed(torch.ones(2, 3))
+    assert torch.equal(out, torch.full((2, 3), 2.0)) and len(calls) == 1 and graphed.captured_shapes == 0
