@@ -47,8 +47,7 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
     """Seconds per step and patches per second (all ranks) of full training steps.
 
     Also the CPU seconds per step of the main thread (which launches the kernels): near the wall time, the
-    step is bound by launching
-    kernels rather than by the GPU.
+    step is bound by launching kernels rather than by the GPU.
     """
     device = context.device
     torch.manual_seed(context.rank)
