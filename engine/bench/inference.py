@@ -31,6 +31,7 @@ from engine.inference.predictor import Predictor, PredictorConfig, autocast_dtyp
 from engine.metrics import dice
 from engine.model import UNetConfig, build_network
 from engine.model.depthwise import DepthwiseConv3d
+from engine.model.fused_norm import Switch as FusedNorm
 
 SMOKE_MODEL = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(1, 1), decoder_blocks=(1,),
                          expansion=2, norm_groups=4, head_width=8)
@@ -103,8 +104,12 @@ def interleaved(runners: dict[str, Callable[[], torch.Tensor]], device: torch.de
 
 
 def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float, batch: int,
-                 amp: torch.dtype | None, device: torch.device) -> Callable[[], torch.Tensor] | None:
-    """MONAI's sliding window with the same tile, overlap, Gaussian weights and batch; None without MONAI."""
+                 amp: torch.dtype | None, device: torch.device,
+                 on_device: bool = False) -> Callable[[], torch.Tensor] | None:
+    """MONAI's sliding window with the same tile, overlap, Gaussian weights and batch; None without MONAI.
+
+    Its logits come back as ours do: float32, on the host, or with ``on_device`` where MONAI left them.
+    """
     try:
         from monai.inferers import sliding_window_inference
     except ImportError:
@@ -116,7 +121,7 @@ def monai_runner(network: torch.nn.Module, image: torch.Tensor, tile: int, overl
         with torch.autocast(device_type=device.type, dtype=amp, enabled=amp is not None):
             logits = sliding_window_inference(image, (tile,) * 3, batch, network, overlap=overlap, mode="gaussian",
                                               sigma_scale=0.125, padding_mode="constant")
-        return logits[0].float().cpu()
+        return logits[0].float() if on_device else logits[0].float().cpu()
     return run
 
 
@@ -128,8 +133,8 @@ def monai_available() -> bool:
     return True
 
 
-def predictor_call(predictor: Predictor, image: torch.Tensor) -> Callable[[], torch.Tensor]:
-    return lambda: predictor.predict(image)
+def predictor_call(predictor: Predictor, image: torch.Tensor, on_device: bool = False) -> Callable[[], torch.Tensor]:
+    return lambda: predictor.predict(image, on_device=on_device)
 
 
 def agreement(ours: torch.Tensor, theirs: torch.Tensor) -> dict[str, float]:
@@ -206,8 +211,11 @@ def amp_runners(network: torch.nn.Module, config: PredictorConfig, image: torch.
     predictors = [default, eager]
     runners = {"revseg": predictor_call(default, on_device), "revseg, volume on host": predictor_call(default, image)}
     if device.type == "cuda":
+        runners["revseg, logits left on the GPU"] = predictor_call(default, on_device, on_device=True)
         runners["revseg, no CUDA graphs"] = predictor_call(eager, on_device)
-        runners["revseg, no CUDA graphs, native depthwise kernel"] = native_depthwise(predictor_call(eager, on_device))
+        pytorch_kernels = Predictor(network, config)
+        predictors.append(pytorch_kernels)
+        runners["revseg, PyTorch's kernels (no Triton)"] = without_triton(predictor_call(pytorch_kernels, on_device))
         if with_compile:
             compiled = Predictor(network, replace(config, compile=True))
             predictors.append(compiled)
@@ -215,17 +223,20 @@ def amp_runners(network: torch.nn.Module, config: PredictorConfig, image: torch.
     monai = monai_runner(network, image, config.tile or 128, config.overlap, config.batch_size or 1, amp, device)
     if monai is not None:
         runners["monai"] = monai
+        if device.type == "cuda":
+            runners["monai, logits left on the GPU"] = monai_runner(  # type: ignore[assignment]
+                network, image, config.tile or 128, config.overlap, config.batch_size or 1, amp, device, on_device=True)
     return runners, predictors
 
 
-def native_depthwise(run_once: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
-    """``run_once`` with PyTorch's depthwise kernel instead of the Triton one."""
+def without_triton(run_once: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``run_once`` with PyTorch's depthwise convolution and group norm instead of our Triton kernels."""
     def run() -> torch.Tensor:
-        DepthwiseConv3d.use_triton = False
+        DepthwiseConv3d.use_triton, FusedNorm.enabled = False, False
         try:
             return run_once()
         finally:
-            DepthwiseConv3d.use_triton = True
+            DepthwiseConv3d.use_triton, FusedNorm.enabled = True, True
     return run
 
 
@@ -283,9 +294,11 @@ def float32_runs(network: torch.nn.Module, config: PredictorConfig, image: torch
 
 
 def table(results: dict[str, object]) -> str:
-    """Markdown table of the runs: network time (median of the rounds' medians) and the speed-up over MONAI."""
+    """Markdown table of the runs: network time (median of the rounds' medians) and the speed-up over MONAI's
+    row with the logits in the same place (host or GPU)."""
     rows: list[dict[str, object]] = results["rows"]  # type: ignore[assignment]
-    monai = {row["precision"]: row["seconds"] for row in rows if row["impl"] == "monai"}
+    monai = {(row["precision"], "on the GPU" in row["impl"]): row["seconds"] for row in rows
+             if str(row["impl"]).startswith("monai")}
     lines = [f"Inference benchmark on {results['device']}: volume {results['shape']}, tile {results['tile']}, "
              f"overlap {results['overlap']}, batch {results['batch']}, {results.get('rounds', 1)} interleaved rounds",
              "", "| implementation | precision | network time (s) | rounds (s) | vs MONAI | peak GPU memory (GiB) |",
@@ -293,8 +306,8 @@ def table(results: dict[str, object]) -> str:
     for row in rows:
         peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**30:.2f}"
         per_round = " ".join(f"{t:.3f}" for t in row.get("rounds_s", [row["seconds"]]))
-        theirs = monai.get(row["precision"])
-        speedup = "-" if theirs is None or row["impl"] == "monai" else f"{theirs / row['seconds']:.2f}x"
+        theirs = monai.get((row["precision"], "on the GPU" in str(row["impl"])))
+        speedup = "-" if theirs is None or str(row["impl"]).startswith("monai") else f"{theirs / row['seconds']:.2f}x"
         lines.append(f"| {row['impl']} | {row['precision']} | {row['seconds']:.3f} | {per_round} | {speedup} | {peak} |")
     if "agreement_fp32" in results:
         agree = results["agreement_fp32"]

@@ -26,6 +26,7 @@ from engine.inference.graphs import GraphedForward
 from engine.inference.merger import WeightedMerger
 from engine.inference.tiling import TilePlan, plan_tiles
 from engine.inference.weights import gaussian_importance_map
+from engine.model.depthwise import DepthwiseConv3d
 from engine.oom import is_out_of_memory
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,11 @@ class Predictor:
         return Attempt(self.device, round_to_multiple(cfg.tile or DEFAULT_TILE, self.multiple), cfg.batch_size or 1)
 
     def predict(self, volume: np.ndarray | torch.Tensor, progress: ProgressCallback | None = None,
-                cancel: CancelCheck | None = None) -> torch.Tensor:
+                cancel: CancelCheck | None = None, *, on_device: bool = False) -> torch.Tensor:
         """Merged logits (C_out, D, H, W), float32 on the CPU, of a (C_in, D, H, W) volume.
+
+        With ``on_device`` the logits stay on the device that computed them (as MONAI's sliding window returns
+        them): a caller that post-processes there saves the copy to the host (about 100 MB for a BraTS case).
 
         Raises:
             OperationCancelled: ``cancel()`` returned True (checked between batches).
@@ -206,6 +210,7 @@ class Predictor:
         while True:
             try:
                 result = self._run(image, attempt, progress, cancel)
+                result = result if on_device else result.cpu()
                 self.last_attempt = attempt
                 return result
             except Exception as error:  # noqa: BLE001 - only out-of-memory errors are retried
@@ -255,7 +260,7 @@ class Predictor:
             self.network.train(was_training)
         self.last_tiles = len(plan)
         crop = (slice(None), *(slice(0, s) for s in spatial))
-        return merger.result()[crop].cpu()
+        return merger.result()[crop]
 
     def _pass(self, image: torch.Tensor, plan: TilePlan, attempt: Attempt, amp: torch.dtype | None,
               accumulate: torch.dtype, progress: ProgressCallback | None, cancel: CancelCheck | None) -> WeightedMerger:
@@ -289,6 +294,9 @@ class Predictor:
         network = self.network
         if self.config.compile:
             if self._compiled is None:
+                for module in self.network.modules():  # the Triton depthwise kernel inside the compiled graph
+                    if isinstance(module, DepthwiseConv3d):
+                        module.triton_when_compiled = True
                 self._compiled = torch.compile(self.network)
             network = self._compiled
         if not self.config.cuda_graphs:

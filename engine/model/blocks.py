@@ -15,6 +15,7 @@ from torch import nn
 
 from engine.model.depthwise import DepthwiseConv3d
 from engine.model.eager import eager_only
+from engine.model.fused_norm import fused_applies, group_norm_silu
 from engine.model.norm import LOW_PRECISION, GroupNorm3d, autocast_active
 
 __all__ = ["LOW_PRECISION", "DropPath", "EagerDropout", "GroupNorm3d", "MBConv3d", "SqueezeExcite3d",
@@ -118,6 +119,13 @@ class DropPath(nn.Module):
         return f"probability={self.probability}"
 
 
+def norm_then_activation(norm: nn.Module, activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``activation(norm(x))``; a group norm and SiLU run as one Triton pass in CUDA inference (fused_norm)."""
+    if fused_applies(x) and isinstance(norm, GroupNorm3d) and norm.affine and isinstance(activation, nn.SiLU):
+        return group_norm_silu(x, norm.weight, norm.bias, norm.num_groups, norm.eps)
+    return activation(norm(x))
+
+
 class MBConv3d(nn.Module):
     """3D inverted bottleneck (MBConv) with squeeze-and-excitation; input and output shapes are equal.
 
@@ -182,7 +190,7 @@ class MBConv3d(nn.Module):
         return not isinstance(self.dropout, nn.Identity) or not isinstance(self.drop_path, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.norm1(self.expand(x)))
-        x = self.act2(self.norm2(self.depthwise(x)))
+        x = norm_then_activation(self.norm1, self.act1, self.expand(x))
+        x = norm_then_activation(self.norm2, self.act2, self.depthwise(x))
         x = self.dropout(self.se(x))
         return self.drop_path(self.norm3(self.project(x)))

@@ -7,6 +7,10 @@ parameters and state-dict keys) that runs a Triton kernel instead when all of th
 mode (``torch.inference_mode``, as the predictor runs; training and the reversible recompute keep PyTorch's
 kernel, so the forward and its recompute stay bit-identical), a 3x3x3 kernel with stride 1, padding 1, one
 channel per group, not inside ``torch.compile``, and Triton importable. Elsewhere it is ``nn.Conv3d``.
+
+Inside ``torch.compile`` the kernel is the custom operator ``revseg::depthwise3x3x3`` (opaque to Inductor, which
+would otherwise emit PyTorch's slow kernel), for layers whose ``triton_when_compiled`` is set: the predictor sets
+it when it compiles a network for inference. Training never sets it, as the operator has no backward.
 """
 
 from __future__ import annotations
@@ -30,14 +34,26 @@ class DepthwiseConv3d(nn.Conv3d):
 
     #: switch for benchmarks and debugging (False: always PyTorch's kernel)
     use_triton: bool = True
+    #: use the Triton operator inside torch.compile too (inference only: set by the predictor)
+    triton_when_compiled: bool = False
 
     def __init__(self, channels: int, kernel_size: int = 3, bias: bool = False) -> None:
         super().__init__(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            if self.triton_when_compiled and DepthwiseConv3d.use_triton and self._triton_shape(x):
+                return torch.ops.revseg.depthwise3x3x3(x, self.weight, self.bias)
+            return super().forward(x)
         if self._triton_applies(x):
             return depthwise3x3x3(x, self.weight, self.bias)
         return super().forward(x)
+
+    def _triton_shape(self, x: torch.Tensor) -> bool:
+        """A CUDA bf16 / fp16 input and this layer's geometry fit the kernel (the compiled path's test)."""
+        return (x.is_cuda and x.dim() == 5 and x.dtype in (torch.bfloat16, torch.float16) and x.shape[-1] <= 256
+                and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
+                and self.dilation == (1, 1, 1) and _triton_kernel() is not None)
 
     def _triton_applies(self, x: torch.Tensor) -> bool:
         # The compile check comes first, so torch.compile traces none of the rest (no guards, no recompiles).
@@ -105,11 +121,12 @@ def _triton_kernel():  # noqa: ANN202 - a triton.JITFunction, or None without Tr
     return kernel
 
 
-def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                   out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Depthwise 3x3x3 convolution (stride 1, zero padding 1) of an (N, C, D, H, W) CUDA tensor with Triton.
 
-    The output dtype follows autocast like ``F.conv3d`` (the autocast dtype when autocast is on, else x's);
-    products are summed in float32.
+    The output dtype is ``out_dtype``, by default following autocast like ``F.conv3d`` (the autocast dtype when
+    autocast is on, else x's); products are summed in float32.
     """
     kernel = _triton_kernel()
     if kernel is None:
@@ -117,7 +134,7 @@ def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     n, c, d, h, w = x.shape
     if tuple(weight.shape) != (c, 1, 3, 3, 3):
         raise ValueError(f"expected a ({c}, 1, 3, 3, 3) depthwise weight, got {tuple(weight.shape)}")
-    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    dtype = out_dtype or (torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype)
     x = x.contiguous()
     out = torch.empty((n, c, d, h, w), device=x.device, dtype=dtype)
     block_w = max(16, 1 << (w - 1).bit_length())  # the whole width (tiles are <= 256 wide)
@@ -128,3 +145,15 @@ def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     kernel[grid](x, weight.contiguous(), bias.contiguous(), out, c, d, h, w,
                  BLOCK_D=block_d, BLOCK_H=block_h, BLOCK_W=block_w)
     return out
+
+
+@torch.library.custom_op("revseg::depthwise3x3x3", mutates_args=(),
+                         schema="(Tensor x, Tensor weight, Tensor? bias) -> Tensor")
+def _compiled_depthwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The Triton kernel as an operator torch.compile keeps as it is; the output has x's dtype."""
+    return depthwise3x3x3(x, weight, bias, out_dtype=x.dtype)
+
+
+@_compiled_depthwise.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.empty_like(x, memory_format=torch.contiguous_format)

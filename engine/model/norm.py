@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.model.fused_norm import fused_applies, group_norm_silu
+
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Rows (elements per sample and group) at least this long take the grid-parallel path on CUDA.
 FAST_ROW_ELEMENTS = 1 << 19
@@ -87,6 +89,8 @@ class GroupNorm3d(nn.GroupNorm):
     """`nn.GroupNorm` that keeps a low-precision input's dtype under autocast and is fast on big volumes."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if fused_applies(x) and self.affine:  # CUDA inference: Triton, statistics and affine in three passes
+            return group_norm_silu(x, self.weight, self.bias, self.num_groups, self.eps, silu=False)
         n, c = x.shape[:2]
         if (
             x.device.type == "cuda"

@@ -60,3 +60,27 @@ def test_layer_uses_the_kernel_only_in_inference_mode_and_follows_autocast() -> 
             DepthwiseConv3d.use_triton = True
     assert fast.dtype == native.dtype == torch.bfloat16
     torch.testing.assert_close(fast.float(), native.float(), atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.gpu
+@cuda
+def test_compiled_network_marked_by_the_predictor_runs_the_triton_operator() -> None:
+    from engine.inference.predictor import Predictor, PredictorConfig
+    from engine.model import build_network
+    from tests.engine.inference.helpers import TINY
+
+    torch.manual_seed(0)
+    volume = torch.randn(4, 40, 44, 36)
+    config = PredictorConfig(tile=32, overlap=0.5, batch_size=2, device="cuda", cuda_graphs=False)
+    network = build_network(TINY)
+    eager = Predictor(network, config).predict(volume)
+    compiled = Predictor(network, PredictorConfig(tile=32, overlap=0.5, batch_size=2, device="cuda", compile=True))
+    result = compiled.predict(volume)
+    assert all(m.triton_when_compiled for m in network.modules() if isinstance(m, DepthwiseConv3d))
+    torch.testing.assert_close(torch.sigmoid(result), torch.sigmoid(eager), atol=2e-2, rtol=0)
+
+
+def test_the_compiled_operator_has_a_fake_kernel_for_tracing() -> None:
+    x = torch.randn(1, 2, 4, 4, 4, device="meta", dtype=torch.bfloat16)
+    out = torch.ops.revseg.depthwise3x3x3(x, torch.randn(2, 1, 3, 3, 3, device="meta"), None)
+    assert out.shape == x.shape and out.dtype == torch.bfloat16 and out.device.type == "meta"
