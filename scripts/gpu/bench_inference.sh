@@ -5,6 +5,6 @@
 # in 3 interleaved rounds. Usage (repo root, GPU machine): bash scripts/gpu/bench_inference.sh
 source scripts/gpu/common.sh
 export CUDA_VISIBLE_DEVICES=0
-timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu tests/engine/test_blocks.py tests/engine/test_reversible.py tests/engine/inference/test_predictor_gpu.py tests/engine/test_depthwise.py 2>&1 | tail -8 | tee "$OUT/pytest_gpu.log"
+timeout 240 python3 -m pytest -q -p no:cacheprovider -m gpu tests/engine/test_blocks.py tests/engine/test_reversible.py tests/engine/inference/test_predictor_gpu.py tests/engine/test_depthwise.py tests/engine/test_fused_norm.py 2>&1 | tail -8 | tee "$OUT/pytest_gpu.log"
 python3 main.py bench inference --compile --variants --out "$OUT/inference" 2>&1 | tee "$OUT/inference.log"
 echo "== inference =="; sed -n "/^Inference benchmark/,\$p" "$OUT/inference.log" | grep -v "^top CUDA ops"
