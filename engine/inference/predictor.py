@@ -26,7 +26,7 @@ from engine.inference.graphs import GraphedForward
 from engine.inference.merger import WeightedMerger
 from engine.inference.tiling import TilePlan, plan_tiles
 from engine.inference.weights import gaussian_importance_map
-from engine.model.depthwise import DepthwiseConv3d
+from engine.model.depthwise import DepthwiseConv3d, triton_available
 from engine.oom import is_out_of_memory
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ class Predictor:
             if self._compiled is None:
                 for module in self.network.modules():  # the Triton depthwise kernel inside the compiled graph
                     if isinstance(module, DepthwiseConv3d):
-                        module.triton_when_compiled = True
+                        module.triton_when_compiled = triton_available()
                 self._compiled = torch.compile(self.network)
             network = self._compiled
         if not self.config.cuda_graphs:

@@ -50,10 +50,11 @@ class DepthwiseConv3d(nn.Conv3d):
         return super().forward(x)
 
     def _triton_shape(self, x: torch.Tensor) -> bool:
-        """A CUDA bf16 / fp16 input and this layer's geometry fit the kernel (the compiled path's test)."""
+        """A CUDA bf16 / fp16 input and this layer's geometry fit the kernel (the compiled path's test; Triton's
+        presence was checked when the flag was set, as tracing its import would break the graph)."""
         return (x.is_cuda and x.dim() == 5 and x.dtype in (torch.bfloat16, torch.float16) and x.shape[-1] <= 256
                 and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
-                and self.dilation == (1, 1, 1) and _triton_kernel() is not None)
+                and self.dilation == (1, 1, 1))
 
     def _triton_applies(self, x: torch.Tensor) -> bool:
         # The compile check comes first, so torch.compile traces none of the rest (no guards, no recompiles).
@@ -61,6 +62,11 @@ class DepthwiseConv3d(nn.Conv3d):
                 and torch.is_inference_mode_enabled() and _low_precision_output(x) and x.shape[-1] <= 256
                 and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
                 and self.dilation == (1, 1, 1) and _triton_kernel() is not None)
+
+
+def triton_available() -> bool:
+    """Whether the Triton kernel can run here (Triton importable)."""
+    return _triton_kernel() is not None
 
 
 def _low_precision_output(x: torch.Tensor) -> bool:
