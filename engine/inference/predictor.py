@@ -54,9 +54,10 @@ class PredictorConfig:
         tta: mirroring test-time augmentation (average over the 8 flips of the three axes).
         accumulate: "float32", or "half" to accumulate in the autocast dtype (re-run in fp32 on overflow).
         min_tile: smallest tile the out-of-memory fallback tries before moving to the CPU.
-        compile: run the network through ``torch.compile`` on CUDA (measured 1.35x faster per tile batch on an
-            H100, see docs/benchmarks.md). The first prediction pays the compilation (tens of seconds), so it
-            suits batch runs and servers; the GUI leaves it off.
+        compile: run the network through ``torch.compile`` on CUDA, with the Triton depthwise kernel kept as the
+            operator ``revseg::depthwise3x3x3`` (0.150 against 0.163 s a BraTS case with CUDA graphs on an H100,
+            docs/benchmarks.md). The first prediction pays the compilation (tens of seconds), so it suits batch
+            runs and servers; the GUI leaves it off.
         cuda_graphs: on CUDA, replay the network's forward as a CUDA graph per tile-batch shape
             (``engine.inference.graphs``): the eager forward left the GPU idle about 40 % of the time on an H100.
             The graphs' memory is held until the predictor is dropped (or an out-of-memory retry releases it);
