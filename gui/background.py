@@ -3,7 +3,9 @@
 ``BackgroundJob.start(function)`` runs ``function(progress, cancel)`` in a ``QThreadPool`` worker. The worker
 touches no widget: ``progress(stage, done, total)`` and the outcome travel to the GUI thread through queued
 signals of a QObject that lives there, so the event loop keeps running (no ``processEvents`` loops).
-``cancel()`` sets a flag the engine polls between steps and tiles.
+``cancel()`` sets a flag the engine polls between steps and tiles. ``replace(function)`` is for requests where
+the latest wins (opening a case while another still loads): the running job is cancelled, its outcome dropped
+whenever it arrives, and the new one runs next.
 """
 
 from __future__ import annotations
@@ -88,6 +90,15 @@ class BackgroundJob(QObject):
         """
         if self._running is not None:
             raise RuntimeError("a background job is already running")
+        self._launch(work)
+
+    def replace(self, work: Work) -> None:
+        """Run ``work`` instead of the running job, if any: that one is cancelled and its outcome dropped."""
+        if self._running is not None:
+            self._running[1].set()
+        self._launch(work)
+
+    def _launch(self, work: Work) -> None:
         self._number += 1
         flag = threading.Event()
         task = _Task(self._number, work, flag, self._signals)

@@ -1,9 +1,9 @@
 """Loading a case folder off the GUI thread.
 
-Reading and decompressing four NIfTI volumes takes about a second, so it runs in a QThreadPool worker; the
-result (or a one-line error message) comes back through a queued Qt signal on the GUI thread. The worker
-does numpy work only (no Qt widgets, no VTK). A newer request supersedes an older one still running: its
-result is dropped when it arrives.
+Reading and decompressing four NIfTI volumes takes about a second, so it runs in a ``BackgroundJob`` worker;
+the result (or a one-line error message) comes back through a queued Qt signal on the GUI thread. The worker
+does numpy work only (no Qt widgets, no VTK). A newer request supersedes an older one still running
+(``BackgroundJob.replace``): its result is dropped when it arrives.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.case import Case, CaseError, load_case_folder
+from gui.background import BackgroundJob
 from gui.viewer_model import WindowLevel, default_window_levels
 
 log = logging.getLogger(__name__)
@@ -34,31 +35,8 @@ def read_case(folder: Path) -> LoadedCase:
     return LoadedCase(case, default_window_levels(case))
 
 
-class _Signals(QObject):
-    finished = Signal(int, object)
-    failed = Signal(int, str, str)
-
-
-class _LoadTask(QRunnable):
-    def __init__(self, request: int, folder: Path, signals: _Signals) -> None:
-        super().__init__()
-        self.request, self.folder, self.signals = request, folder, signals
-
-    def run(self) -> None:
-        try:
-            result = read_case(self.folder)
-        except CaseError as error:
-            self.signals.failed.emit(self.request, str(self.folder), str(error))
-        except Exception as error:  # noqa: BLE001 - any failure must reach the user as a message
-            log.exception("loading %s failed", self.folder)
-            message = f"could not open {self.folder}: {type(error).__name__}: {error}"
-            self.signals.failed.emit(self.request, str(self.folder), message)
-        else:
-            self.signals.finished.emit(self.request, result)
-
-
 class CaseLoader(QObject):
-    """Loads case folders one at a time in a background thread.
+    """Loads case folders in a background thread (a ``BackgroundJob``); the latest request wins.
 
     Signals:
         loaded(LoadedCase): the latest requested case is ready.
@@ -70,41 +48,31 @@ class CaseLoader(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._latest = 0
-        self._pending: dict[int, tuple[_LoadTask, _Signals]] = {}
-        self._signals = _Signals(self)
-        self._signals.finished.connect(self._on_finished)
-        self._signals.failed.connect(self._on_failed)
+        self._job = BackgroundJob(self)
+        self._job.finished.connect(self.loaded)
+        self._job.failed.connect(self._on_failed)
+        self._folder = Path()
 
     @property
     def busy(self) -> bool:
-        return bool(self._pending)
+        return self._job.busy
 
-    def load(self, folder: str | Path) -> int:
-        """Start loading ``folder``; returns the request number."""
-        self._latest += 1
-        task = _LoadTask(self._latest, Path(folder), self._signals)
-        task.setAutoDelete(False)
-        self._pending[self._latest] = (task, self._signals)
-        log.info("loading case folder %s", folder)
-        self._pool.start(task)
-        return self._latest
+    def load(self, folder: str | Path) -> None:
+        """Start loading ``folder``; a load still running is superseded (its result is dropped)."""
+        self._folder = path = Path(folder)
+        log.info("loading case folder %s", path)
+        self._job.replace(lambda progress, cancel: read_case(path))
 
     def wait(self, milliseconds: int = 30_000) -> bool:
         """Block until running loads finish (used at shutdown only)."""
-        return self._pool.waitForDone(milliseconds)
+        return self._job.wait(milliseconds)
 
-    @Slot(int, object)
-    def _on_finished(self, request: int, result: LoadedCase) -> None:
-        self._pending.pop(request, None)
-        if request == self._latest:
-            self.loaded.emit(result)
-
-    @Slot(int, str, str)
-    def _on_failed(self, request: int, folder: str, message: str) -> None:
-        self._pending.pop(request, None)
-        if request == self._latest:
-            log.warning("cannot open %s: %s", folder, message)
-            self.failed.emit(folder, message)
+    @Slot(object, str)
+    def _on_failed(self, error: object, details: str) -> None:
+        if isinstance(error, CaseError):
+            message = str(error)
+        else:
+            log.error("loading %s failed:\n%s", self._folder, details)
+            message = f"could not open {self._folder}: {type(error).__name__}: {error}"
+        log.warning("cannot open %s: %s", self._folder, message)
+        self.failed.emit(str(self._folder), message)
