@@ -227,6 +227,7 @@ def segment_case(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     segmenter: Segmenter | None = None,
+    compile: bool = False,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -243,7 +244,9 @@ def segment_case(
         force: overwrite existing outputs.
         progress: ``progress(stage, done, total)``.
         cancel: polled between steps and tiles; a cancelled run writes nothing.
-        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap.
+        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap, compile.
+        compile: ``torch.compile`` the network on CUDA (``PredictorConfig.compile``: faster per case after tens
+            of seconds of compilation; for batch runs).
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
@@ -256,7 +259,7 @@ def segment_case(
             check_writable(targets[kind], force)
     timings: dict[str, float] = {}
     if segmenter is None:
-        config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta)
+        config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
         segmenter = load_segmenter(weights, config)
     timings["load"] = time.perf_counter() - start
     created = _make_parent(out_nifti.parent)
@@ -355,13 +358,14 @@ def segment_dataset(
     world_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    compile: bool = False,
 ) -> DatasetResult:
     """Segment every case folder of a dataset into ``<out_dir>/<case>.nii.gz`` (resumable).
 
     Args:
         dataset_dir: folder of case folders.
         out_dir: output folder (created).
-        weights, device, tta, tile, overlap: as in ``segment_case``.
+        weights, device, tta, tile, overlap, compile: as in ``segment_case``.
         rank, world_size: this process's share (case i goes to rank i % world_size); default from torchrun's
             RANK / WORLD_SIZE; with several ranks and device "auto"/"cuda", each uses cuda:LOCAL_RANK.
         progress: ``progress("case", done, total)`` per case of this rank.
@@ -384,7 +388,8 @@ def segment_dataset(
         if target.exists():
             skipped.append(target)
             continue
-        segmenter = segmenter or load_segmenter(weights, PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta))
+        segmenter = segmenter or load_segmenter(weights, PredictorConfig(tile=tile, overlap=overlap, device=device,
+                                                                         tta=tta, compile=compile))
         try:
             segment_case(case, None, target, cancel=cancel, segmenter=segmenter)
             written.append(target)

@@ -76,3 +76,21 @@ def test_progress_line_on_a_terminal(tmp_path: Path, weights: Path, capsys: pyte
                                  str(tmp_path / "seg.nii.gz"), "--weights", str(weights), "--device", "cpu")
     assert code == 0 and "\rsegment: infer 1/1" in err and "\rsegment: done 1/1" in err
     assert "segment:" not in stdout
+
+
+def test_compile_flag_reaches_the_predictor_and_is_harmless_on_the_cpu(
+        tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.segment
+
+    configs = []
+    original = engine.segment.load_segmenter
+
+    def recording(path, config=None, *rest):  # noqa: ANN001, ANN202 - a spy with the wrapped signature
+        configs.append(config)
+        return original(path, config, *rest)
+
+    monkeypatch.setattr(engine.segment, "load_segmenter", recording)
+    case, out = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz"
+    code, _, _ = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                          "--tile", "32", "--compile")
+    assert code == 0 and out.is_file() and [c.compile for c in configs] == [True]
