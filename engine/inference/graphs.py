@@ -71,9 +71,10 @@ class GraphedForward:
             captured = self._capture(batch, key)
             if captured is None:
                 return self.forward(batch)
-        captured.inputs.copy_(batch)
-        captured.graph.replay()
-        return captured.outputs.clone()
+        with torch.cuda.device(batch.device):  # a graph replays on the current device's stream: make it the batch's
+            captured.inputs.copy_(batch)
+            captured.graph.replay()
+            return captured.outputs.clone()
 
     def release(self) -> None:
         """Drop every graph (their memory returns to PyTorch's cache; empty it to give it back to the driver)."""
@@ -83,16 +84,20 @@ class GraphedForward:
 
     def _capture(self, batch: torch.Tensor, key: ShapeKey) -> _Captured | None:
         if self._pool is None:
-            self._pool = torch.cuda.graph_pool_handle()
+            with torch.cuda.device(batch.device):
+                self._pool = torch.cuda.graph_pool_handle()
         inputs = batch.clone()
         graph = torch.cuda.CUDAGraph()
         try:
-            with _capture_autocast(key), \
+            # The capture stream belongs to the current device: make it the batch's (cuda:N in batch mode), or
+            # the kernels would run outside the capture and the graph would replay nothing.
+            with torch.cuda.device(batch.device), _capture_autocast(key), \
                     torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
                 outputs = self.forward(inputs)
         except Exception as error:  # noqa: BLE001 - any capture failure falls back to eager, logged
-            if is_out_of_memory(error):
-                raise
+            out_of_memory = _out_of_memory_in(error)
+            if out_of_memory is not None:
+                raise out_of_memory from None  # the predictor frees memory and retries smaller
             log.warning("CUDA graph capture of a %s batch failed (%s: %s); running it eagerly",
                         tuple(batch.shape), type(error).__name__, error)
             self._eager_only.add(key)
@@ -101,6 +106,14 @@ class GraphedForward:
         self._graphs[key] = captured
         log.info("captured a CUDA graph of the network for a %s batch", tuple(batch.shape))
         return captured
+
+
+def _out_of_memory_in(error: BaseException) -> BaseException | None:
+    """The out-of-memory error itself, or the one that ending a failed capture replaced (its ``__context__``)."""
+    for candidate in (error, error.__context__):
+        if candidate is not None and is_out_of_memory(candidate):
+            return candidate
+    return None
 
 
 def _capture_autocast(key: ShapeKey) -> torch.autocast:

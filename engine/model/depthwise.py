@@ -148,8 +148,9 @@ def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     block_d = 8
     grid = (n * c, -(-d // block_d), -(-h // block_h))
     bias = bias if bias is not None else torch.zeros(c, device=x.device, dtype=torch.float32)
-    kernel[grid](x, weight.contiguous(), bias.contiguous(), out, c, d, h, w,
-                 BLOCK_D=block_d, BLOCK_H=block_h, BLOCK_W=block_w)
+    with torch.cuda.device(x.device):  # Triton launches on the current device: make it x's (cuda:1 in batch mode)
+        kernel[grid](x, weight.contiguous(), bias.contiguous(), out, c, d, h, w,
+                     BLOCK_D=block_d, BLOCK_H=block_h, BLOCK_W=block_w)
     return out
 
 

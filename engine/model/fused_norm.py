@@ -97,8 +97,9 @@ def group_norm_silu(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Te
     chunks = -(-row_length // STATS_BLOCK)
     partial_sum = torch.empty((n * groups, chunks), device=x.device, dtype=torch.float32)
     partial_square = torch.empty_like(partial_sum)
-    stats_kernel[(n * groups, chunks)](x, partial_sum, partial_square, row_length, chunks, BLOCK=STATS_BLOCK,
-                                       num_warps=8)
+    with torch.cuda.device(x.device):  # Triton launches on the current device: make it x's
+        stats_kernel[(n * groups, chunks)](x, partial_sum, partial_square, row_length, chunks, BLOCK=STATS_BLOCK,
+                                           num_warps=8)
     mean = partial_sum.sum(dim=1) / row_length
     variance = (partial_square.sum(dim=1) / row_length - mean.square()).clamp_min(0)
     rstd = torch.rsqrt(variance + eps)
@@ -110,6 +111,7 @@ def group_norm_silu(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Te
     if bias is not None:
         shift = shift + bias.float().view(1, c)
     out = torch.empty_like(x)
-    apply_kernel[(n * c, -(-spatial // APPLY_BLOCK))](x, scale.contiguous(), shift.contiguous(), out, spatial,
-                                                     SILU=silu, BLOCK=APPLY_BLOCK, num_warps=4)
+    with torch.cuda.device(x.device):
+        apply_kernel[(n * c, -(-spatial // APPLY_BLOCK))](x, scale.contiguous(), shift.contiguous(), out, spatial,
+                                                         SILU=silu, BLOCK=APPLY_BLOCK, num_warps=4)
     return out

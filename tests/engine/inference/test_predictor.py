@@ -120,3 +120,17 @@ def test_graphed_forward_passes_cpu_tensors_to_the_network() -> None:
     graphed = GraphedForward(lambda x: calls.append(x) or x * 2)
     out = graphed(torch.ones(2, 3))
     assert torch.equal(out, torch.full((2, 3), 2.0)) and len(calls) == 1 and graphed.captured_shapes == 0
+
+
+def test_an_out_of_memory_error_hidden_behind_a_failed_capture_is_found() -> None:
+    from engine.inference.graphs import _out_of_memory_in
+
+    oom = OOM("CUDA out of memory. Tried to allocate 2.00 GiB")
+    try:
+        try:
+            raise oom
+        except Exception:  # noqa: BLE001 - what ending a failed capture does: a new error during handling
+            raise RuntimeError("operation failed due to a previous error during capture")  # noqa: B904
+    except RuntimeError as ending:
+        assert _out_of_memory_in(ending) is oom
+    assert _out_of_memory_in(ValueError("no")) is None
