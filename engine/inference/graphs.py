@@ -10,7 +10,8 @@ create their handles); the second is captured into a graph whose memory comes fr
 shapes (a replay's output is copied out at once, so no graph needs another's memory to stay as it left it); later
 ones copy the batch into the graph's input and replay it. A shape whose capture fails runs eagerly from then on,
 with a warning. ``release()`` gives the graphs' memory back (the predictor calls it before an out-of-memory
-retry).
+retry). A graph reads the parameters at the addresses they had at capture: when they move (``.cpu()`` and back,
+a replaced tensor), the graphs are dropped and captured again; in-place updates (``load_state_dict``) are seen.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class GraphedForward:
         self._warmed: set[ShapeKey] = set()
         self._eager_only: set[ShapeKey] = set()
         self._pool: tuple[int, int] | None = None
+        self._captured_storage: tuple[int, ...] = ()
 
     @property
     def captured_shapes(self) -> int:
@@ -59,6 +61,12 @@ class GraphedForward:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if not batch.is_cuda:
             return self.forward(batch)
+        storage = self._storage()
+        if storage != self._captured_storage:
+            if self._graphs:
+                log.info("the network's parameters moved since the CUDA graphs were captured: capturing again")
+            self.release()
+            self._captured_storage = storage
         key = _key(batch)
         captured = self._graphs.get(key)
         if captured is None:
@@ -75,6 +83,14 @@ class GraphedForward:
             captured.inputs.copy_(batch)
             captured.graph.replay()
             return captured.outputs.clone()
+
+    def _storage(self) -> tuple[int, ...]:
+        """Where the parameters and buffers live: a graph reads these addresses, so a move (``.to()``, ``.cpu()``
+        and back) must not be replayed over."""
+        module = self.forward if isinstance(self.forward, torch.nn.Module) else None
+        if module is None:
+            return ()
+        return tuple(t.data_ptr() for t in (*module.parameters(), *module.buffers()))
 
     def release(self) -> None:
         """Drop every graph (their memory returns to PyTorch's cache; empty it to give it back to the driver)."""

@@ -60,9 +60,8 @@ class PredictorConfig:
             runs and servers; the GUI leaves it off.
         cuda_graphs: on CUDA, replay the network's forward as a CUDA graph per tile-batch shape
             (``engine.inference.graphs``): the eager forward left the GPU idle about 40 % of the time on an H100.
-            The graphs' memory is held until the predictor is dropped (or an out-of-memory retry releases it);
-            the network's parameters must stay where they are (in-place updates such as ``load_state_dict`` are
-            seen, replaced tensors are not).
+            The graphs' memory is held until the predictor is dropped or ``release()``d (an out-of-memory retry
+            releases it too); parameters that moved are noticed and the graphs captured again.
     """
 
     tile: int | None = None

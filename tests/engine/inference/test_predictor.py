@@ -134,3 +134,14 @@ def test_an_out_of_memory_error_hidden_behind_a_failed_capture_is_found() -> Non
     except RuntimeError as ending:
         assert _out_of_memory_in(ending) is oom
     assert _out_of_memory_in(ValueError("no")) is None
+
+
+def test_graphed_forward_notices_parameters_that_moved() -> None:
+    from engine.inference.graphs import GraphedForward
+
+    network = torch.nn.Conv3d(2, 2, 1)
+    graphed = GraphedForward(network)
+    before = graphed._storage()
+    network.double()  # new tensors, as .cpu() and back to the GPU would give
+    assert before and graphed._storage() != before
+    assert GraphedForward(lambda x: x)._storage() == ()

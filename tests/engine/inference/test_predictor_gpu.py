@@ -64,3 +64,17 @@ def test_graphed_forward_sees_in_place_weight_updates() -> None:
         replayed = graphed(batch)
         assert graphed.captured_shapes == 1
         assert torch.allclose(replayed.float(), network(batch).float(), atol=2e-2)
+
+
+def test_graphs_are_captured_again_after_the_network_moved() -> None:
+    torch.manual_seed(0)
+    network = build_network(TINY)
+    volume = torch.randn(4, 40, 44, 36)
+    config = PredictorConfig(tile=32, overlap=0.5, batch_size=3, device="cuda")
+    predictor = Predictor(network, config)
+    predictor.predict(volume), predictor.predict(volume)  # captured
+    network.cpu()
+    network.cuda()  # parameters at new addresses: replaying the old graphs would read freed memory
+    expected = Predictor(network, replace(config, cuda_graphs=False)).predict(volume)
+    first, second = predictor.predict(volume), predictor.predict(volume)
+    assert torch.allclose(first, expected, atol=1e-3) and torch.allclose(second, expected, atol=1e-3)
