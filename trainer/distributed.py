@@ -66,7 +66,7 @@ def init_distributed(device_name: str = "auto") -> DistributedContext:
     return DistributedContext(rank, world, local_rank, device)
 
 
-DDP_MODES = ("ddp", "static", "bigbucket", "manual")
+DDP_MODES = ("ddp", "static", "bigbucket", "manual", "independent")
 
 
 def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp") -> nn.Module:
@@ -77,10 +77,12 @@ def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp")
             gradients) or "manual": no wrapper; call ``all_reduce_gradients`` after each backward. The reversible
             sequences hand DDP all of their gradients at once at the end of their backward, so DDP's overlap
             of communication with the backward is lost; these modes are measured against each other.
+            "independent" (a diagnostic for throughput runs, never for training): no wrapper and no gradient
+            exchange, each rank trains alone; N GPUs side by side, the ceiling any DDP mode can reach.
     """
     if mode not in DDP_MODES:
         raise ValueError(f"unknown DDP mode {mode!r}; use one of {DDP_MODES}")
-    if not context.is_distributed or mode == "manual":
+    if not context.is_distributed or mode in ("manual", "independent"):
         return model
     device_ids = [context.device.index] if context.device.type == "cuda" else None
     options = {"static": {"static_graph": True},
@@ -110,6 +112,16 @@ def all_reduce_mean(values: dict[str, float], context: DistributedContext) -> di
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     tensor /= context.world_size
     return dict(zip(keys, tensor.tolist(), strict=True))
+
+
+def all_reduce_max(value: float, context: DistributedContext) -> float:
+    """The largest of ``value`` over ranks (itself in a single process)."""
+    if not context.is_distributed:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64,
+                          device=context.device if context.device.type == "cuda" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
 
 
 def barrier(context: DistributedContext) -> None:

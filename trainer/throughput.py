@@ -26,6 +26,7 @@ from trainer.distributed import (
     DDP_MODES,
     DistributedContext,
     all_reduce_gradients,
+    all_reduce_max,
     all_reduce_mean,
     init_distributed,
     shutdown,
@@ -74,9 +75,12 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
         optimizer.step()
     cpu_seconds = (time.thread_time() - cpu_started) / steps  # before the wait for the GPU
     _synchronize(device)
-    seconds = all_reduce_mean({"s": (time.perf_counter() - started) / steps}, context)["s"]
+    own_seconds = (time.perf_counter() - started) / steps
+    seconds = all_reduce_mean({"s": own_seconds}, context)["s"]
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"seconds_per_step": seconds, "patches_per_s": batch * context.world_size / seconds,
+            "fastest_rank_seconds_per_step": -all_reduce_max(-own_seconds, context),
+            "slowest_rank_seconds_per_step": all_reduce_max(own_seconds, context),
             "cpu_seconds_per_step_rank0": cpu_seconds, "peak_gib_rank0": peak}
 
 

@@ -19,3 +19,11 @@ def test_throughput_reports_both_modes(capsys: pytest.CaptureFixture[str]) -> No
     for line in lines:
         assert line["seconds_per_step"] > 0 and line["patches_per_s"] == pytest.approx(1 / line["seconds_per_step"])
         assert line["processes"] == 1 and line["peak_gib_rank0"] is None
+
+
+def test_single_process_reports_its_own_time_as_fastest_and_slowest_rank(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--patch", "16", "--batch", "1", "--steps", "1", "--warmup", "1", "--config", str(TINY_CPU),
+                 "--modes", "plain", "--ddp", "independent"]) == 0
+    line = json.loads(next(x for x in capsys.readouterr().out.splitlines() if x.startswith("{")))
+    assert line["ddp"] == "independent" and line["cpu_seconds_per_step_rank0"] > 0
+    assert line["fastest_rank_seconds_per_step"] == line["slowest_rank_seconds_per_step"] == line["seconds_per_step"]
