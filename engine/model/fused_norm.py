@@ -75,6 +75,28 @@ def _kernels():  # noqa: ANN202 - (stats kernel, apply kernel), or None without 
     return stats, apply
 
 
+def affine_from_moments(mean: torch.Tensor, mean_square: torch.Tensor, weight: torch.Tensor | None,
+                        bias: torch.Tensor | None, groups: int, channels: int,
+                        eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A group norm as ``x * scale + shift`` per (sample, channel), from each (sample, group) row's moments.
+
+    Args:
+        mean, mean_square: (N * groups,) row means of x and of x^2, in the dtype the statistics are kept in.
+        weight, bias: (C,) affine parameters, or None for none.
+
+    Returns:
+        scale and shift of shape (N, C) and the rows' reciprocal standard deviation (N * groups,).
+    """
+    n, dtype = mean.numel() // groups, mean.dtype
+    rstd = torch.rsqrt((mean_square - mean.square()).clamp_min(0) + eps)
+    per_group = rstd.view(n, groups, 1)
+    scale = (per_group * weight.to(dtype).view(1, groups, -1) if weight is not None
+             else per_group.expand(n, groups, channels // groups)).reshape(n, channels)
+    centred = (mean.view(n, groups, 1) * scale.view(n, groups, -1)).view(n, channels)
+    shift = bias.to(dtype).view(1, channels) - centred if bias is not None else -centred
+    return scale, shift, rstd
+
+
 def group_norm_silu(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, groups: int,
                     eps: float, silu: bool = True) -> torch.Tensor:
     """``silu(group_norm(x))`` (or the group norm alone) of a contiguous (N, C, ...) CUDA tensor, in x's dtype.
@@ -100,16 +122,8 @@ def group_norm_silu(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Te
     with torch.cuda.device(x.device):  # Triton launches on the current device: make it x's
         stats_kernel[(n * groups, chunks)](x, partial_sum, partial_square, row_length, chunks, BLOCK=STATS_BLOCK,
                                            num_warps=8)
-    mean = partial_sum.sum(dim=1) / row_length
-    variance = (partial_square.sum(dim=1) / row_length - mean.square()).clamp_min(0)
-    rstd = torch.rsqrt(variance + eps)
-    per_channel = c // groups
-    scale = rstd.view(n, groups, 1).expand(n, groups, per_channel).reshape(n, c)
-    if weight is not None:
-        scale = scale * weight.float().view(1, c)
-    shift = -mean.view(n, groups, 1).expand(n, groups, per_channel).reshape(n, c) * scale
-    if bias is not None:
-        shift = shift + bias.float().view(1, c)
+    mean, mean_square = partial_sum.sum(dim=1) / row_length, partial_square.sum(dim=1) / row_length
+    scale, shift, _ = affine_from_moments(mean, mean_square, weight, bias, groups, c, eps)
     out = torch.empty_like(x)
     with torch.cuda.device(x.device):
         apply_kernel[(n * c, -(-spatial // APPLY_BLOCK))](x, scale.contiguous(), shift.contiguous(), out, spatial,

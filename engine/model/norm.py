@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.model.fused_norm import fused_applies, group_norm_silu
+from engine.model.fused_norm import affine_from_moments, fused_applies, group_norm_silu
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Rows (elements per sample and group) at least this long take the grid-parallel path on CUDA.
@@ -47,9 +47,7 @@ class _RowwiseGroupNorm(torch.autograd.Function):
         count = rows.shape[1]
         mean = rows.sum(dim=1, dtype=stats) / count
         mean_square = torch.linalg.vector_norm(rows, 2, dim=1, dtype=stats).square() / count
-        rstd = torch.rsqrt((mean_square - mean.square()).clamp_min(0) + eps)
-        scale = (rstd.view(n, groups, 1) * weight.to(stats).view(1, groups, -1)).view(n, c)
-        shift = bias.to(stats).view(1, c) - (mean.view(n, groups, 1) * scale.view(n, groups, -1)).view(n, c)
+        scale, shift, rstd = affine_from_moments(mean, mean_square, weight, bias, groups, c, eps)
         shape = (n, c) + (1,) * (x.dim() - 2)
         y = torch.addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape))
         ctx.save_for_backward(x, weight, mean, rstd)
