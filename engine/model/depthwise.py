@@ -50,18 +50,19 @@ class DepthwiseConv3d(nn.Conv3d):
         return super().forward(x)
 
     def _triton_shape(self, x: torch.Tensor) -> bool:
-        """A CUDA bf16 / fp16 input and this layer's geometry fit the kernel (the compiled path's test; Triton's
-        presence was checked when the flag was set, as tracing its import would break the graph)."""
-        return (x.is_cuda and x.dim() == 5 and x.dtype in (torch.bfloat16, torch.float16) and x.shape[-1] <= 256
-                and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
-                and self.dilation == (1, 1, 1))
+        """The compiled path's test: a CUDA bf16 / fp16 input the kernel fits (Triton's presence was checked when
+        the flag was set, as tracing its import would break the graph)."""
+        return x.dtype in (torch.bfloat16, torch.float16) and self._kernel_fits(x)
 
     def _triton_applies(self, x: torch.Tensor) -> bool:
         # The compile check comes first, so torch.compile traces none of the rest (no guards, no recompiles).
-        return (not torch.compiler.is_compiling() and DepthwiseConv3d.use_triton and x.is_cuda and x.dim() == 5
-                and torch.is_inference_mode_enabled() and _low_precision_output(x) and x.shape[-1] <= 256
-                and self.kernel_size == (3, 3, 3) and self.stride == (1, 1, 1) and self.padding == (1, 1, 1)
-                and self.dilation == (1, 1, 1) and _triton_kernel() is not None)
+        return (not torch.compiler.is_compiling() and DepthwiseConv3d.use_triton and self._kernel_fits(x)
+                and torch.is_inference_mode_enabled() and _low_precision_output(x) and _triton_kernel() is not None)
+
+    def _kernel_fits(self, x: torch.Tensor) -> bool:
+        """A CUDA (N, C, D, H, W) input at most 256 wide, and this layer 3x3x3 with stride 1 and padding 1."""
+        return (x.is_cuda and x.dim() == 5 and x.shape[-1] <= 256 and self.kernel_size == (3, 3, 3)
+                and self.stride == (1, 1, 1) and self.padding == (1, 1, 1) and self.dilation == (1, 1, 1))
 
 
 def triton_available() -> bool:
