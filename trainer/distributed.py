@@ -107,21 +107,24 @@ def all_reduce_mean(values: dict[str, float], context: DistributedContext) -> di
     if not context.is_distributed or not values:
         return dict(values)
     keys = sorted(values)
-    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
-                          device=context.device if context.device.type == "cuda" else "cpu")
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    tensor /= context.world_size
-    return dict(zip(keys, tensor.tolist(), strict=True))
+    sums = _all_reduce_floats([float(values[k]) for k in keys], context, dist.ReduceOp.SUM)
+    return {key: total / context.world_size for key, total in zip(keys, sums, strict=True)}
 
 
-def all_reduce_max(value: float, context: DistributedContext) -> float:
-    """The largest of ``value`` over ranks (itself in a single process)."""
+def all_reduce_extremes(value: float, context: DistributedContext) -> tuple[float, float]:
+    """The smallest and the largest of ``value`` over ranks (itself twice in a single process)."""
     if not context.is_distributed:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64,
+        return value, value
+    negated_min, largest = _all_reduce_floats([-value, value], context, dist.ReduceOp.MAX)
+    return -negated_min, largest
+
+
+def _all_reduce_floats(values: list[float], context: DistributedContext, op: dist.ReduceOp) -> list[float]:
+    """One all-reduce of a few float64 values (on the GPU under NCCL, which reduces nothing on the CPU)."""
+    tensor = torch.tensor(values, dtype=torch.float64,
                           device=context.device if context.device.type == "cuda" else "cpu")
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return float(tensor.item())
+    dist.all_reduce(tensor, op=op)
+    return tensor.tolist()
 
 
 def barrier(context: DistributedContext) -> None:

@@ -25,8 +25,8 @@ from trainer.config import load_config
 from trainer.distributed import (
     DDP_MODES,
     DistributedContext,
+    all_reduce_extremes,
     all_reduce_gradients,
-    all_reduce_max,
     all_reduce_mean,
     init_distributed,
     shutdown,
@@ -77,10 +77,10 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
     _synchronize(device)
     own_seconds = (time.perf_counter() - started) / steps
     seconds = all_reduce_mean({"s": own_seconds}, context)["s"]
+    fastest, slowest = all_reduce_extremes(own_seconds, context)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"seconds_per_step": seconds, "patches_per_s": batch * context.world_size / seconds,
-            "fastest_rank_seconds_per_step": -all_reduce_max(-own_seconds, context),
-            "slowest_rank_seconds_per_step": all_reduce_max(own_seconds, context),
+            "fastest_rank_seconds_per_step": fastest, "slowest_rank_seconds_per_step": slowest,
             "cpu_seconds_per_step_rank0": cpu_seconds, "peak_gib_rank0": peak}
 
 
