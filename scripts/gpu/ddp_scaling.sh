@@ -1,34 +1,28 @@
 #!/usr/bin/env bash
-# Issue 6's 2-GPU bound: one GPU against two (torchrun, DDP), reversible and plain, demo recipe's model, 128^3,
-# batch 2 a GPU; three interleaved rounds of 60 steps (the one-GPU figure drifted by up to 16% between rounds of
-# 30 steps, runs U1 and U2 in docs/benchmarks.md), and the scaling of the rounds' mean throughputs.
-# "independent" is the two GPUs training side by side without exchanging gradients: the ceiling of any DDP mode,
-# so its gap to one GPU is contention (host, power), and its gap to DDP is communication. Prints the table last.
-# Usage (repo root, GPU machine with 2 GPUs): bash scripts/gpu/ddp_scaling.sh
+# Issue 6's 2-GPU bound: one GPU against two (torchrun, DDP) for the trainer's default (reversible) model,
+# demo recipe's model, 128^3, batch 2 a GPU, 60 timed steps after 8 warm-up, in 4 interleaved rounds.
+# The one-GPU figure is measured alone on GPU 0 and alone on GPU 1 (one GPU of the pair may be slower, and DDP
+# runs at the slower one's pace), and the order of one-GPU and two-GPU launches alternates between rounds, so a
+# drift of the clocks falls on both sides. "independent" is the two GPUs training side by side without
+# exchanging gradients: the ceiling of any DDP mode, so its gap to one GPU is contention (host, power) and its
+# gap to DDP is communication. The plain (non-reversible) model is timed in round 1 only, for reference.
+# Prints the table last. Usage (repo root, GPU machine with 2 GPUs): bash scripts/gpu/ddp_scaling.sh [ROUNDS]
 source scripts/gpu/common.sh
 nvidia-smi topo -m > "$OUT/topo.txt" 2>&1; head -4 "$OUT/topo.txt"
+ROUNDS=${1:-4}
 ARGS="--config trainer/configs/demo.toml --patch 128 --batch 2 --steps 60 --warmup 8"
-record() { grep '^{' | sed "s/^{/{\"round\": \"$1\", /" | tee -a "$OUT/scaling.jsonl"; }
-for round in 1 2 3; do
-  CUDA_VISIBLE_DEVICES=0 python3 -m trainer.throughput $ARGS --modes reversible,plain 2>&1 | record $round
-  torchrun --standalone --nproc_per_node=2 -m trainer.throughput $ARGS --modes reversible,plain --ddp ddp,static,independent 2>&1 | record $round
+record() { grep '^{' | sed "s/^{/{\"round\": $1, \"gpu\": \"$2\", /" | tee -a "$OUT/scaling.jsonl"; }
+one_gpu() {  # round, modes
+  for gpu in 0 1; do
+    CUDA_VISIBLE_DEVICES=$gpu python3 -m trainer.throughput $ARGS --modes "$2" 2>&1 | record "$1" "$gpu"
+  done
+}
+two_gpus() { torchrun --standalone --nproc_per_node=2 -m trainer.throughput $ARGS --modes "$2" --ddp ddp,independent 2>&1 | record "$1" "0,1"; }
+for round in $(seq 1 "$ROUNDS"); do
+  modes=reversible; [ "$round" = 1 ] && modes=reversible,plain
+  echo "round $round $(date +%T)"
+  if [ $((round % 2)) = 1 ]; then one_gpu "$round" "$modes"; two_gpus "$round" "$modes"
+  else two_gpus "$round" "$modes"; one_gpu "$round" "$modes"; fi
 done
-python3 - "$OUT/scaling.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-one = {(r["round"], r["mode"]): r for r in rows if r["processes"] == 1}
-print("| round | mode | ddp | 1 GPU patches/s | 2 GPUs patches/s | scaling | CPU s/step rank 0 (1 GPU / 2); ranks' s/step |")
-print("|---|---|---|---|---|---|---|")
-for r in rows:
-    base = one.get((r["round"], r["mode"]))
-    if r["processes"] > 1 and base:
-        print(f"| {r['round']} | {r['mode']} | {r['ddp']} | {base['patches_per_s']:.1f} | {r['patches_per_s']:.1f} | "
-              f"{r['patches_per_s'] / base['patches_per_s']:.2f}x | {base['cpu_seconds_per_step_rank0']:.3f} / "
-              f"{r['cpu_seconds_per_step_rank0']:.3f} (wall {base['seconds_per_step']:.3f} / {r['seconds_per_step']:.3f}); "
-              f"{r['fastest_rank_seconds_per_step']:.3f}-{r['slowest_rank_seconds_per_step']:.3f} |")
-for key in sorted({(r["mode"], r["ddp"]) for r in rows if r["processes"] > 1}):
-    two = [r["patches_per_s"] for r in rows if r["processes"] > 1 and (r["mode"], r["ddp"]) == key]
-    one = [r["patches_per_s"] for r in rows if r["processes"] == 1 and r["mode"] == key[0]]
-    print(f"| mean of rounds | {key[0]} | {key[1]} | {sum(one) / len(one):.1f} | {sum(two) / len(two):.1f} | "
-          f"{sum(two) / len(two) / (sum(one) / len(one)):.2f}x | |")
-PY
+nvidia-smi --query-gpu=index,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv > "$OUT/clocks.txt"
+python3 scripts/gpu/scaling_table.py "$OUT/scaling.jsonl"
