@@ -66,7 +66,7 @@ def init_distributed(device_name: str = "auto") -> DistributedContext:
     return DistributedContext(rank, world, local_rank, device)
 
 
-DDP_MODES = ("ddp", "static", "bigbucket", "manual", "independent")
+DDP_MODES = ("ddp", "static", "bigbucket", "bf16", "manual", "independent")
 
 
 def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp") -> nn.Module:
@@ -84,10 +84,17 @@ def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp")
         raise ValueError(f"unknown DDP mode {mode!r}; use one of {DDP_MODES}")
     if not context.is_distributed or mode in ("manual", "independent"):
         return model
+    if mode == "bf16" and context.device.type != "cuda":
+        raise ValueError("DDP mode 'bf16' (bf16_compress_hook) needs NCCL on CUDA; use mode 'ddp' on the CPU")
     device_ids = [context.device.index] if context.device.type == "cuda" else None
     options = {"static": {"static_graph": True},
                "bigbucket": {"bucket_cap_mb": 100, "gradient_as_bucket_view": True}}.get(mode, {})
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **options)
+    wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **options)
+    if mode == "bf16":
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        wrapped.register_comm_hook(None, default_hooks.bf16_compress_hook)
+    return wrapped
 
 
 def all_reduce_gradients(model: nn.Module, context: DistributedContext) -> None:
