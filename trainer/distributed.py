@@ -82,10 +82,10 @@ def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp")
     """
     if mode not in DDP_MODES:
         raise ValueError(f"unknown DDP mode {mode!r}; use one of {DDP_MODES}")
-    if not context.is_distributed or mode in ("manual", "independent"):
-        return model
     if mode == "bf16" and context.device.type != "cuda":
         raise ValueError("DDP mode 'bf16' (bf16_compress_hook) needs NCCL on CUDA; use mode 'ddp' on the CPU")
+    if not context.is_distributed or mode in ("manual", "independent"):
+        return model
     device_ids = [context.device.index] if context.device.type == "cuda" else None
     options = {"static": {"static_graph": True},
                "bigbucket": {"bucket_cap_mb": 100, "gradient_as_bucket_view": True}}.get(mode, {})

@@ -43,7 +43,18 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, batch: int, steps: int, warmup: int,
+def patch_shape(text: str) -> tuple[int, int, int]:
+    """"128" -> a 128^3 cube; "240,240,155" -> that box (the trainer's default patch on BraTS-sized volumes)."""
+    try:
+        edges = tuple(int(edge) for edge in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"patch must be N or D,H,W integers, got {text!r}") from None
+    if len(edges) not in (1, 3) or min(edges) < 8:
+        raise argparse.ArgumentTypeError(f"patch must be one edge or three, each >= 8, got {text!r}")
+    return edges * 3 if len(edges) == 1 else edges  # type: ignore[return-value]
+
+
+def measure(context: DistributedContext, unet_config: UNetConfig, patch: int | tuple[int, int, int], batch: int, steps: int, warmup: int,
             amp: bool, ddp_mode: str = "ddp", compile_blocks: bool = False) -> dict[str, float | None]:
     """Seconds per step and patches per second (all ranks) of full training steps.
 
@@ -58,8 +69,9 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int, ba
     model = wrap_model(network, context, ddp_mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     loss_fn = RegionLoss()
-    image = torch.randn(batch, unet_config.in_channels, patch, patch, patch, device=device)
-    label = torch.randint(0, 3, (batch, patch, patch, patch), device=device, dtype=torch.uint8)
+    shape = (patch,) * 3 if isinstance(patch, int) else tuple(patch)
+    image = torch.randn(batch, unet_config.in_channels, *shape, device=device)
+    label = torch.randint(0, 3, (batch, *shape), device=device, dtype=torch.uint8)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for step in range(warmup + steps):
@@ -122,7 +134,8 @@ def _print(context: DistributedContext, record: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--patch", type=patch_shape, default=(128, 128, 128),
+                        help="cube edge N or box D,H,W (timing; the largest-patch search grows cubes from 128)")
     parser.add_argument("--batch", type=int, default=2, help="patches per step per process")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -141,12 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             unet = replace(config.unet_config(), reversible=(mode == "reversible"))
             if args.largest_in_gib > 0:
                 result = largest_patch(context, unet, args.batch, config.amp, args.largest_in_gib)
-                _print(context, {"mode": mode, "patch": args.patch, **result})
+                _print(context, {"mode": mode, **result})
                 continue
             for ddp_mode in args.ddp.split(","):
                 result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp, ddp_mode,
                                  args.compile_blocks)
-                _print(context, {"mode": mode, "ddp": ddp_mode, "compile_blocks": args.compile_blocks, "patch": args.patch, "batch_per_process": args.batch,
+                _print(context, {"mode": mode, "ddp": ddp_mode, "compile_blocks": args.compile_blocks, "patch": list(args.patch), "batch_per_process": args.batch,
                                  "processes": context.world_size, "device": str(context.device), **result})
     finally:
         shutdown(context)

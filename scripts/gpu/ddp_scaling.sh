@@ -7,10 +7,14 @@
 # exchanging gradients: the ceiling of any DDP mode, so its gap to one GPU is contention (host, power) and its
 # gap to DDP is communication. The plain (non-reversible) model is timed in round 1 only, for reference.
 # Prints the table last. Usage (repo root, GPU machine with 2 GPUs): bash scripts/gpu/ddp_scaling.sh [ROUNDS]
+# Environment: PATCH (default 128; "240,240,155" is the trainer's default patch on BraTS volumes: the 16 GiB
+# auto-patch probe reaches the case edge, see docs/benchmarks.md), STEPS (60), CONFIG (trainer/configs/demo.toml;
+# empty: the trainer's default model), PLAIN (1: also the plain model in round 1).
 source scripts/gpu/common.sh
 nvidia-smi topo -m > "$OUT/topo.txt" 2>&1; head -4 "$OUT/topo.txt"
 ROUNDS=${1:-4}
-ARGS="--config trainer/configs/demo.toml --patch 128 --batch 2 --steps 60 --warmup 8"
+CONFIG=${CONFIG-trainer/configs/demo.toml}
+ARGS="${CONFIG:+--config $CONFIG} --patch ${PATCH:-128} --batch 2 --steps ${STEPS:-60} --warmup 8"
 record() { grep '^{' | sed "s/^{/{\"round\": $1, \"gpu\": \"$2\", /" | tee -a "$OUT/scaling.jsonl"; }
 one_gpu() {  # round, modes
   for gpu in 0 1; do
@@ -19,7 +23,7 @@ one_gpu() {  # round, modes
 }
 two_gpus() { torchrun --standalone --nproc_per_node=2 -m trainer.throughput $ARGS --modes "$2" --ddp ddp,independent 2>&1 | record "$1" "0,1"; }
 for round in $(seq 1 "$ROUNDS"); do
-  modes=reversible; [ "$round" = 1 ] && modes=reversible,plain
+  modes=reversible; [ "$round" = 1 ] && [ "${PLAIN:-1}" = 1 ] && modes=reversible,plain
   echo "round $round $(date +%T)"
   if [ $((round % 2)) = 1 ]; then one_gpu "$round" "$modes"; two_gpus "$round" "$modes"
   else two_gpus "$round" "$modes"; one_gpu "$round" "$modes"; fi
