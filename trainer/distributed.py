@@ -74,7 +74,8 @@ def wrap_model(model: nn.Module, context: DistributedContext, mode: str = "ddp")
 
     Args:
         mode: "ddp" (defaults), "static" (``static_graph=True``), "bigbucket" (100 MB buckets as views of the
-            gradients) or "manual": no wrapper; call ``all_reduce_gradients`` after each backward. The reversible
+            gradients), "bf16" (gradients all-reduced as bfloat16, DDP's ``bf16_compress_hook``; CUDA only) or
+            "manual": no wrapper; call ``all_reduce_gradients`` after each backward. The reversible
             sequences hand DDP all of their gradients at once at the end of their backward, so DDP's overlap
             of communication with the backward is lost; these modes are measured against each other.
             "independent" (a diagnostic for throughput runs, never for training): no wrapper and no gradient

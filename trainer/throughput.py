@@ -54,12 +54,15 @@ def patch_shape(text: str) -> tuple[int, int, int]:
     return edges * 3 if len(edges) == 1 else edges  # type: ignore[return-value]
 
 
-def measure(context: DistributedContext, unet_config: UNetConfig, patch: int | tuple[int, int, int], batch: int, steps: int, warmup: int,
-            amp: bool, ddp_mode: str = "ddp", compile_blocks: bool = False) -> dict[str, float | None]:
-    """Seconds per step and patches per second (all ranks) of full training steps.
+def measure(context: DistributedContext, unet_config: UNetConfig, patch: tuple[int, int, int], batch: int,
+            steps: int, warmup: int, amp: bool, ddp_mode: str = "ddp",
+            compile_blocks: bool = False) -> dict[str, float | None]:
+    """Seconds per step and patches per second (all ranks) of full training steps on (D, H, W) ``patch``es.
 
-    Also the CPU seconds per step of the main thread (which launches the kernels): near the wall time, the
-    step is bound by launching kernels rather than by the GPU.
+    Also each rank's own time (fastest and slowest: a DDP step waits for the slower) and the CPU seconds per
+    step of rank 0's main thread. That figure leaves out the CUDA backward, which runs on autograd's device
+    thread, so it cannot show a launch-bound step; time batch 2 against batch 4 for that (docs/benchmarks.md,
+    run V2).
     """
     device = context.device
     torch.manual_seed(context.rank)
@@ -69,9 +72,8 @@ def measure(context: DistributedContext, unet_config: UNetConfig, patch: int | t
     model = wrap_model(network, context, ddp_mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     loss_fn = RegionLoss()
-    shape = (patch,) * 3 if isinstance(patch, int) else tuple(patch)
-    image = torch.randn(batch, unet_config.in_channels, *shape, device=device)
-    label = torch.randint(0, 3, (batch, *shape), device=device, dtype=torch.uint8)
+    image = torch.randn(batch, unet_config.in_channels, *patch, device=device)
+    label = torch.randint(0, 3, (batch, *patch), device=device, dtype=torch.uint8)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for step in range(warmup + steps):
@@ -112,7 +114,8 @@ def largest_patch(context: DistributedContext, unet_config: UNetConfig, batch: i
     patch = 4 * step
     while patch <= max_patch:
         try:
-            probes[patch] = measure(context, unet_config, patch, batch, steps=1, warmup=1, amp=amp)["peak_gib_rank0"]
+            probes[patch] = measure(context, unet_config, (patch,) * 3, batch, steps=1, warmup=1,
+                                    amp=amp)["peak_gib_rank0"]
         except Exception as error:  # noqa: BLE001 - only out-of-memory ends the search; the rest is re-raised
             if not is_out_of_memory(error):
                 raise
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             for ddp_mode in args.ddp.split(","):
                 result = measure(context, unet, args.patch, args.batch, args.steps, args.warmup, config.amp, ddp_mode,
                                  args.compile_blocks)
-                _print(context, {"mode": mode, "ddp": ddp_mode, "compile_blocks": args.compile_blocks, "patch": list(args.patch), "batch_per_process": args.batch,
+                _print(context, {"mode": mode, "ddp": ddp_mode, "compile_blocks": args.compile_blocks,
+                                 "patch": list(args.patch), "batch_per_process": args.batch,
                                  "processes": context.world_size, "device": str(context.device), **result})
     finally:
         shutdown(context)
