@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.model.precision import cuda_autocast_dtype
 from engine.oom import is_out_of_memory
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,5 @@ def _capture_autocast(key: ShapeKey) -> torch.autocast:
 
 
 def _key(batch: torch.Tensor) -> ShapeKey:
-    amp = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
-    return tuple(batch.shape), batch.dtype, batch.device, amp
+    return tuple(batch.shape), batch.dtype, batch.device, cuda_autocast_dtype()
 

@@ -16,7 +16,8 @@ from torch import nn
 from engine.model.depthwise import DepthwiseConv3d
 from engine.model.eager import eager_only
 from engine.model.fused_norm import fused_applies, group_norm_silu
-from engine.model.norm import LOW_PRECISION, GroupNorm3d, autocast_active
+from engine.model.norm import GroupNorm3d, autocast_active
+from engine.model.precision import LOW_PRECISION
 
 __all__ = ["LOW_PRECISION", "DropPath", "EagerDropout", "GroupNorm3d", "MBConv3d", "SqueezeExcite3d",
            "autocast_active", "make_activation", "make_norm"]

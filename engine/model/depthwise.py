@@ -21,6 +21,8 @@ import logging
 import torch
 from torch import nn
 
+from engine.model.precision import LOW_PRECISION, cuda_autocast_dtype
+
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ class DepthwiseConv3d(nn.Conv3d):
     def _triton_shape(self, x: torch.Tensor) -> bool:
         """The compiled path's test: a CUDA bf16 / fp16 input the kernel fits (Triton's presence was checked when
         the flag was set, as tracing its import would break the graph)."""
-        return x.dtype in (torch.bfloat16, torch.float16) and self._kernel_fits(x)
+        return x.dtype in LOW_PRECISION and self._kernel_fits(x)
 
     def _triton_applies(self, x: torch.Tensor) -> bool:
         # The compile check comes first, so torch.compile traces none of the rest (no guards, no recompiles).
@@ -72,8 +74,7 @@ def triton_available() -> bool:
 
 def _low_precision_output(x: torch.Tensor) -> bool:
     """bf16 / fp16 output (under autocast or by input dtype): in fp32 PyTorch's kernel measured faster."""
-    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
-    return dtype in (torch.bfloat16, torch.float16)
+    return (cuda_autocast_dtype() or x.dtype) in LOW_PRECISION
 
 
 @functools.cache
@@ -141,7 +142,7 @@ def depthwise3x3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     n, c, d, h, w = x.shape
     if tuple(weight.shape) != (c, 1, 3, 3, 3):
         raise ValueError(f"expected a ({c}, 1, 3, 3, 3) depthwise weight, got {tuple(weight.shape)}")
-    dtype = out_dtype or (torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype)
+    dtype = out_dtype or cuda_autocast_dtype() or x.dtype
     x = x.contiguous()
     out = torch.empty((n, c, d, h, w), device=x.device, dtype=dtype)
     block_w = max(16, 1 << (w - 1).bit_length())  # the whole width (tiles are <= 256 wide)

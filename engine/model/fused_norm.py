@@ -20,9 +20,10 @@ import logging
 
 import torch
 
+from engine.model.precision import LOW_PRECISION
+
 log = logging.getLogger(__name__)
 
-LOW_PRECISION = (torch.float16, torch.bfloat16)
 STATS_BLOCK = 4096
 APPLY_BLOCK = 2048
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.model.fused_norm import affine_from_moments, fused_applies, group_norm_silu
+from engine.model.precision import LOW_PRECISION
 
-LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Rows (elements per sample and group) at least this long take the grid-parallel path on CUDA.
 FAST_ROW_ELEMENTS = 1 << 19
 
