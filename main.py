@@ -85,6 +85,14 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x slower)")
     segment.add_argument("--tile", type=int, help="tile edge in voxels (default: from free GPU memory, 128 on CPU)")
     segment.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction in [0, 1) (default 0.5)")
+    # No numeric defaults here: the engine's constants (engine.inference.postprocess.DEFAULT_*) stay the only
+    # source, and importing them would load torch for `--help`.
+    segment.add_argument("--min-lesion-ml", type=float, metavar="ML",
+                         help="remove tumour (WT) components smaller than this many mL; 0 keeps all "
+                              "(default: DEFAULT_MIN_COMPONENT_ML in engine/inference/postprocess.py)")
+    segment.add_argument("--min-et-component-ml", type=float, metavar="ML",
+                         help="relabel enhancing-tumour components smaller than this many mL as necrosis; 0 keeps "
+                              "all (default: DEFAULT_MIN_ET_COMPONENT_ML in engine/inference/postprocess.py)")
     for modality in MODALITIES:
         segment.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     segment.add_argument("--compile", action="store_true",
@@ -139,14 +147,19 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_segment(args: argparse.Namespace) -> int:
+    from engine.inference.postprocess import PostprocessConfig
     from engine.segment import segment_case, segment_dataset
 
     def report(stage: str, done: int, total: int) -> None:
         print(f"\rsegment: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
 
+    # options left out keep the engine's defaults; a negative volume fails here, before any work is done
+    volumes = {"min_component_ml": args.min_lesion_ml, "min_et_component_ml": args.min_et_component_ml}
+    postprocess_config = PostprocessConfig(**{name: value for name, value in volumes.items() if value is not None})
     interactive = sys.stderr.isatty()
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
-               "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None}
+               "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None,
+               "postprocess_config": postprocess_config}
     try:
         if args.batch:
             if args.input is None:

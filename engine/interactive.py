@@ -30,6 +30,7 @@ from engine.case import Case, Volume
 from engine.errors import CancelCheck, ExportError, ProgressCallback, check_cancel, report
 from engine.export import AlgorithmInfo, ExportSettings, export_segmentation
 from engine.export.atomic import write_bytes_atomic
+from engine.export.sidecar import postprocessing_record
 from engine.geometry import Grid, resample, resample_labels
 from engine.inference.postprocess import (
     label_volumes_ml,
@@ -145,6 +146,7 @@ class ViewerSegmentation:
         demo: the weights are demo weights; weights_name / weights_sha256 identify them.
         prepared: provenance of the run (manifest, native T1ce grid, DICOM headers) without the volumes.
         record: the inference record for the export sidecar.
+        postprocessing: the post-processing record for the export sidecar (settings and what they changed).
     """
 
     label: np.ndarray = field(repr=False)
@@ -158,6 +160,7 @@ class ViewerSegmentation:
     weights_sha256: str
     prepared: PreparedCase = field(repr=False)
     record: dict[str, object] = field(default_factory=dict, repr=False)
+    postprocessing: dict[str, object] = field(default_factory=dict, repr=False)
 
 
 def normalised_entropy(probabilities: np.ndarray, head: str) -> np.ndarray:
@@ -241,14 +244,14 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
               "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
               "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
-              "et_suppressed": processed.et_suppressed, "removed_components": processed.removed_components,
               "timings_s": {k: round(v, 3) for k, v in timings.items()}}
     light = replace(prepared, volumes={}, brain_mask=np.zeros((0, 0, 0), bool))  # keep provenance, drop volumes
     log.info("segmented %s on %s in %.1f s", case.case_id, attempt.device, timings["total"])
     return ViewerSegmentation(label_view, uncertainty_view, label_volumes_ml(label_view, grid.voxel_volume_ml),
                               {k: round(v, 3) for k, v in timings.items()}, str(attempt.device),
                               segmenter.predictor.last_tiles, segmenter.demo, segmenter.checkpoint.path.name,
-                              segmenter.checkpoint.sha256, light, record)
+                              segmenter.checkpoint.sha256, light, record,
+                              postprocessing_record(segmenter.postprocess, processed))
 
 
 # --- export ---------------------------------------------------------------------------------------------
@@ -337,11 +340,13 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
 
 
 def _annotate_sidecar(path: Path, source: str, run: ViewerSegmentation | None, segmenter: Segmenter | None) -> None:
-    """Add where the label came from, the inference record and the demo notice to the sidecar."""
+    """Add where the label came from, the inference and post-processing records and the demo notice to the sidecar."""
     sidecar = json.loads(path.read_text(encoding="utf-8"))
     sidecar["label_source"] = source
     if run is not None:
         sidecar["inference"] = run.record
+        if run.postprocessing:
+            sidecar["postprocessing"] = run.postprocessing
     if (segmenter is not None and segmenter.demo) or (run is not None and run.demo):
         sidecar["disclaimer"] = f"research software; {DEMO_NOTICE}"
     write_bytes_atomic(path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"), force=True)

@@ -28,6 +28,7 @@ from engine.checkpoint import LoadedCheckpoint, load_model
 from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
 from engine.export import AlgorithmInfo, ExportSettings, export_segmentation
 from engine.export.atomic import check_writable, write_bytes_atomic
+from engine.export.sidecar import postprocessing_record
 from engine.inference.postprocess import (
     PostprocessConfig,
     count_lesions,
@@ -62,6 +63,9 @@ class SegmentResult:
         lesions: connected components of the whole tumour.
         demo: the weights are demo weights (not for clinical use).
         et_suppressed: small-ET suppression turned the ET into necrosis.
+        weights: the weights file's name.
+        removed_components: whole-tumour components below the minimum lesion volume that were removed.
+        et_components_relabelled: ET components below the minimum ET component volume turned into necrosis.
     """
 
     case_id: str
@@ -75,6 +79,8 @@ class SegmentResult:
     demo: bool
     et_suppressed: bool = False
     weights: str = ""
+    removed_components: int = 0
+    et_components_relabelled: int = 0
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -82,10 +88,18 @@ class SegmentResult:
                  f"device {self.device} (tile {self.tile}, batch {self.batch}); weights {self.weights}",
                  "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_s.items()),
                  "volumes (mL): " + ", ".join(f"{k} {self.volumes_ml[k]:.2f}" for k in ("ET", "TC", "WT", "ED", "NCR")),
-                 f"lesions: {self.lesions}" + ("; small ET suppressed to necrosis" if self.et_suppressed else "")]
+                 f"lesions: {self.lesions}" + self._postprocessing_note()]
         if self.demo:
             lines.append(DEMO_NOTICE)
         return "\n".join(lines)
+
+    def _postprocessing_note(self) -> str:
+        """What post-processing changed, for the lesions line ("" when nothing)."""
+        notes = [f"{self.removed_components} small component(s) removed" if self.removed_components else "",
+                 f"{self.et_components_relabelled} small ET component(s) relabelled necrosis"
+                 if self.et_components_relabelled else "",
+                 "small ET suppressed to necrosis" if self.et_suppressed else ""]
+        return "".join(f"; {note}" for note in notes if note)
 
 
 @dataclass
@@ -163,10 +177,17 @@ def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: Progre
     image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
     logits = segmenter.predictor.predict(image, progress, cancel).numpy()
     head = segmenter.checkpoint.config.head
-    cropped = labels_from_softmax(logits) if head == "softmax" else labels_from_regions(1 / (1 + np.exp(-logits)))
+    if head == "softmax":
+        cropped = labels_from_softmax(logits)
+    else:
+        cropped = labels_from_regions(1 / (1 + np.exp(-logits)), segmenter.postprocess.threshold)
     label = np.zeros(prepared.brain_mask.shape, np.uint8)
     label[box] = cropped
-    label[~prepared.brain_mask] = 0  # nothing outside the brain
+    # Nothing outside the brain. This also holds on the native grid the export maps to: a native voxel takes a
+    # tumour label only where that label's interpolated weight beats the background's, i.e. where the brain
+    # mask, mapped the same way, has weight > 1/2 (nearest neighbour: trivially). Tested in
+    # tests/engine/inference/test_segment.py.
+    label[~prepared.brain_mask] = 0
     return label
 
 
@@ -188,8 +209,8 @@ def _targets(out_nifti: Path, dicom_seg: Path | None, prepared_kind: str | None 
 
 
 def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, targets: dict[str, Path],
-            staging: Path, force: bool, extra: Mapping[str, object], cancel: CancelCheck | None) -> dict[str, Path]:
-    """Export into ``staging``, add the inference record to the sidecar, then rename into ``targets``."""
+            staging: Path, force: bool, records: Mapping[str, object], cancel: CancelCheck | None) -> dict[str, Path]:
+    """Export into ``staging``, add ``records`` (sidecar key -> entry) to the sidecar, then rename into ``targets``."""
     formats = ("nifti", "json") + (("dicom-seg",) if "dicom-seg" in targets else ())
     algorithm = AlgorithmInfo(weights_sha256=segmenter.checkpoint.sha256, weights_name=segmenter.checkpoint.path.name)
     result = export_segmentation(prepared, label, staging, ExportSettings(formats=formats, algorithm=algorithm),
@@ -197,7 +218,7 @@ def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, tar
     moves = {kind: targets[kind] for kind in result.files}
     sidecar = json.loads(result.files["json"].read_text(encoding="utf-8"))
     sidecar["outputs"] = {kind: str(path) for kind, path in moves.items()}
-    sidecar["inference"] = dict(extra)
+    sidecar |= records
     if segmenter.demo:
         sidecar["disclaimer"] = f"research software; {DEMO_NOTICE}"
     write_bytes_atomic(result.files["json"], (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"), force=True)
@@ -228,6 +249,7 @@ def segment_case(
     cancel: CancelCheck | None = None,
     segmenter: Segmenter | None = None,
     compile: bool = False,
+    postprocess_config: PostprocessConfig | None = None,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -244,9 +266,11 @@ def segment_case(
         force: overwrite existing outputs.
         progress: ``progress(stage, done, total)``.
         cancel: polled between steps and tiles; a cancelled run writes nothing.
-        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap, compile.
+        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap, compile
+            and postprocess_config.
         compile: ``torch.compile`` the network on CUDA (``PredictorConfig.compile``: faster per case after tens
             of seconds of compilation; for batch runs).
+        postprocess_config: threshold, minimum lesion and ET volumes (None: ``PostprocessConfig()``'s defaults).
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
@@ -260,7 +284,7 @@ def segment_case(
     timings: dict[str, float] = {}
     if segmenter is None:
         config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
-        segmenter = load_segmenter(weights, config)
+        segmenter = load_segmenter(weights, config, postprocess_config)
     timings["load"] = time.perf_counter() - start
     created = _make_parent(out_nifti.parent)
     try:
@@ -297,9 +321,10 @@ def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str
         record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
                   "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
                   "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
-                  "et_suppressed": processed.et_suppressed, "removed_components": processed.removed_components,
                   "working_volumes_ml": processed.volumes_ml, "timings_s": {k: round(v, 3) for k, v in timings.items()}}
-        files = _export(segmenter, prepared, processed.label, targets, Path(temporary) / "export", force, record, cancel)
+        records = {"inference": record, "postprocessing": postprocessing_record(segmenter.postprocess, processed)}
+        files = _export(segmenter, prepared, processed.label, targets, Path(temporary) / "export", force, records,
+                        cancel)
         native = nib_label(files["nifti"])
         timings["export"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
@@ -307,7 +332,8 @@ def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str
     voxel_ml = prepared.space.native.voxel_volume_ml
     return SegmentResult(prepared.case_id, files, str(attempt.device), attempt.tile, attempt.batch,
                          {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
-                         count_lesions(native), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name)
+                         count_lesions(native), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
+                         processed.removed_components, processed.et_components_relabelled)
 
 
 def nib_label(path: Path) -> np.ndarray:
@@ -359,13 +385,14 @@ def segment_dataset(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     compile: bool = False,
+    postprocess_config: PostprocessConfig | None = None,
 ) -> DatasetResult:
     """Segment every case folder of a dataset into ``<out_dir>/<case>.nii.gz`` (resumable).
 
     Args:
         dataset_dir: folder of case folders.
         out_dir: output folder (created).
-        weights, device, tta, tile, overlap, compile: as in ``segment_case``.
+        weights, device, tta, tile, overlap, compile, postprocess_config: as in ``segment_case``.
         rank, world_size: this process's share (case i goes to rank i % world_size); default from torchrun's
             RANK / WORLD_SIZE; with several ranks and device "auto"/"cuda", each uses cuda:LOCAL_RANK.
         progress: ``progress("case", done, total)`` per case of this rank.
@@ -389,7 +416,7 @@ def segment_dataset(
             skipped.append(target)
             continue
         segmenter = segmenter or load_segmenter(weights, PredictorConfig(tile=tile, overlap=overlap, device=device,
-                                                                         tta=tta, compile=compile))
+                                                                         tta=tta, compile=compile), postprocess_config)
         try:
             segment_case(case, None, target, cancel=cancel, segmenter=segmenter)
             written.append(target)

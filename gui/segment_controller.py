@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -195,7 +196,9 @@ class SegmentController(QObject):
             self.segmenter = load_segmenter(path, PredictorConfig(device=settings.device, **self.predictor_options))
             self._segmenter_key = key
             report(progress, "weights", 1, 1)
-        return self.segmenter
+        # post-processing is cheap to change: a copy sharing the loaded network, not a reload of the weights
+        postprocess = replace(self.segmenter.postprocess, min_component_ml=settings.min_lesion_ml)
+        return replace(self.segmenter, postprocess=postprocess)
 
     def _finish(self) -> None:
         self.progress.hide()

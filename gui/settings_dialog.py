@@ -1,4 +1,5 @@
-"""Segmentation settings: the weights file and the device, kept in QSettings, and the weights' status line.
+"""Segmentation settings: the weights file, the device and the minimum lesion volume, kept in QSettings, and the
+weights' status line.
 
 Without a weights file chosen, RevSeg uses the bundled weights (``engine.segment.BUNDLED_WEIGHTS``) when they
 exist; otherwise Segment says "No weights - choose a weights file in Settings". Weights whose metadata mark
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML
 from engine.segment import BUNDLED_WEIGHTS
 from gui.menus import make_action, menu_named
 
@@ -37,6 +40,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 NO_WEIGHTS = "No weights - choose a weights file in Settings"
 DEMO_STATUS = "Demo weights - not for clinical use"
 _WEIGHTS_KEY, _DEVICE_KEY = "segmentation/weights", "segmentation/device"
+_MIN_LESION_KEY = "segmentation/min_lesion_ml"
+MAX_MIN_LESION_ML = 100.0  # the spin box's upper end: a larger "minimum lesion" would remove real tumours
 
 
 def app_settings() -> QSettings:
@@ -51,10 +56,13 @@ class SegmentationSettings:
     Attributes:
         weights: the chosen weights file, or None for the bundled weights.
         device: "auto", "cpu" or "cuda".
+        min_lesion_ml: tumour components smaller than this (mL) are removed
+            (``PostprocessConfig.min_component_ml``); 0 keeps every component.
     """
 
     weights: Path | None = None
     device: str = "auto"
+    min_lesion_ml: float = DEFAULT_MIN_COMPONENT_ML
 
     @property
     def effective_weights(self) -> Path | None:
@@ -65,15 +73,26 @@ class SegmentationSettings:
 
 
 def load_settings(store: QSettings) -> SegmentationSettings:
-    """Read the settings (unknown devices fall back to auto)."""
+    """Read the settings (unknown devices fall back to auto, unreadable or negative volumes to the default)."""
     weights = str(store.value(_WEIGHTS_KEY, "") or "")
     device = str(store.value(_DEVICE_KEY, "auto") or "auto")
-    return SegmentationSettings(Path(weights) if weights else None, device if device in DEVICE_CHOICES else "auto")
+    return SegmentationSettings(Path(weights) if weights else None, device if device in DEVICE_CHOICES else "auto",
+                                _stored_volume(store.value(_MIN_LESION_KEY, DEFAULT_MIN_COMPONENT_ML)))
+
+
+def _stored_volume(value: object) -> float:
+    """A volume read from QSettings (stored as text by some backends); the default when it is not usable."""
+    try:
+        volume = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_MIN_COMPONENT_ML
+    return volume if 0.0 <= volume <= MAX_MIN_LESION_ML else DEFAULT_MIN_COMPONENT_ML
 
 
 def save_settings(store: QSettings, settings: SegmentationSettings) -> None:
     store.setValue(_WEIGHTS_KEY, str(settings.weights) if settings.weights else "")
     store.setValue(_DEVICE_KEY, settings.device)
+    store.setValue(_MIN_LESION_KEY, settings.min_lesion_ml)
     store.sync()
 
 
@@ -126,7 +145,7 @@ def weights_status(settings: SegmentationSettings) -> tuple[str, bool]:
 
 
 class SettingsDialog(QDialog):
-    """Choose the weights file and the device."""
+    """Choose the weights file, the device and the minimum lesion volume."""
 
     def __init__(self, settings: SegmentationSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,11 +163,20 @@ class SettingsDialog(QDialog):
         self.device_combo.addItems(DEVICE_CHOICES)
         self.device_combo.setCurrentText(settings.device)
         self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
+        self.min_lesion_spin = QDoubleSpinBox()
+        self.min_lesion_spin.setRange(0.0, MAX_MIN_LESION_ML)
+        self.min_lesion_spin.setDecimals(3)  # 0.001 mL is one 1 mm voxel of the working grid
+        self.min_lesion_spin.setSingleStep(0.05)
+        self.min_lesion_spin.setSuffix(" mL")
+        self.min_lesion_spin.setValue(settings.min_lesion_ml)
+        self.min_lesion_spin.setToolTip("Tumour components smaller than this are removed from the AI result; "
+                                        "0 keeps every component")
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Weights file", row)
         form.addRow("Device", self.device_combo)
+        form.addRow("Minimum lesion volume", self.min_lesion_spin)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
@@ -161,7 +189,8 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> SegmentationSettings:
         text = self.weights_edit.text().strip()
-        return SegmentationSettings(Path(text).expanduser() if text else None, self.device_combo.currentText())
+        return SegmentationSettings(Path(text).expanduser() if text else None, self.device_combo.currentText(),
+                                    self.min_lesion_spin.value())
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose Weights", self.weights_edit.text() or str(Path.home()),
@@ -198,7 +227,8 @@ class SettingsController(QObject):
         self.status_label.setToolTip("Weights and device used by Segment (Segmentation > Settings...)")
         window.statusBar().addPermanentWidget(self.status_label)
         self.action = make_action(window, "Se&ttings...", self.open_dialog,
-                                  "Choose the weights file and the device for segmentation", "Ctrl+,")
+                                  "Choose the weights file, the device and the minimum lesion volume for "
+                                  "segmentation", "Ctrl+,")
         menu_named(window, "&Segmentation").addAction(self.action)
         self._refresh()
 

@@ -1,7 +1,8 @@
-"""`main.py segment`: exit codes, written output, the summary, overwrite protection, batch mode."""
+"""`main.py segment`: exit codes, written output, the summary, overwrite protection, batch mode, post-processing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -43,6 +44,8 @@ def test_segment_writes_output_and_prints_summary(tmp_path: Path, weights: Path,
     (["CASE", "--weights", "nope.safetensors"], "weights file nope.safetensors does not exist"),
     (["CASE", "--overlap", "1.5"], "overlap must be in [0, 1)"),
     (["CASE", "--device", "tpu"], "device must be one of"),
+    (["CASE", "--min-lesion-ml", "-0.5"], "min_component_ml (--min-lesion-ml) must be >= 0 mL"),
+    (["CASE", "--min-et-component-ml", "-1"], "min_et_component_ml (--min-et-component-ml) must be >= 0 mL"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
                                          args: list[str], message: str) -> None:
@@ -94,3 +97,31 @@ def test_compile_flag_reaches_the_predictor_and_is_harmless_on_the_cpu(
     code, _, _ = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights), "--device", "cpu",
                           "--tile", "32", "--compile")
     assert code == 0 and out.is_file() and [c.compile for c in configs] == [True]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["case", "batch"])
+def test_postprocessing_options_reach_the_sidecar(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
+                                                  batch: bool) -> None:
+    if batch:
+        small_case(tmp_path / "data" / "A1", case_id="A1")
+        source, out, sidecar = tmp_path / "data", tmp_path / "out", tmp_path / "out" / "A1.json"
+    else:
+        source, out, sidecar = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz", tmp_path / "seg.json"
+    code, _, _ = run_main(capsys, "segment", str(source), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                          "--tile", "32", "--min-lesion-ml", "0.3", "--min-et-component-ml", "0.02",
+                          *(["--batch"] if batch else []))
+    record = json.loads(sidecar.read_text())["postprocessing"]
+    assert code == 0 and record["min_component_ml"] == 0.3 and record["min_et_component_ml"] == 0.02
+    assert record["min_et_ml"] == 0.5 and record["threshold"] == 0.5  # options left out keep the engine's defaults
+    assert {"removed_components", "et_components_relabelled", "et_suppressed"} <= set(record)
+
+
+def test_postprocessing_defaults_come_from_the_engine(tmp_path: Path, weights: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML, DEFAULT_MIN_ET_COMPONENT_ML
+
+    code, _, _ = run_main(capsys, "segment", str(small_case(tmp_path / "case")), "-o", str(tmp_path / "seg.nii.gz"),
+                          "--weights", str(weights), "--device", "cpu", "--tile", "32")
+    record = json.loads((tmp_path / "seg.json").read_text())["postprocessing"]
+    assert code == 0 and record["min_component_ml"] == DEFAULT_MIN_COMPONENT_ML
+    assert record["min_et_component_ml"] == DEFAULT_MIN_ET_COMPONENT_ML

@@ -3,7 +3,9 @@
 It records what went in (files or series and how each was assigned a modality), every geometric step (working
 grid, rigid transforms, the inverse mapping), preprocessing (skull strip, normalisation), the model (name,
 version, weights SHA-256), the export settings, and the volume of each label and BraTS region in millilitres,
-measured on the native T1ce grid that the exported label map lives on.
+measured on the native T1ce grid that the exported label map lives on. ``postprocessing_record`` is the
+"postprocessing" entry that ``engine.segment`` and ``engine.interactive`` add for an automatic result: the
+post-processing settings and what they removed or relabelled.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import platform
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +27,9 @@ from engine.export.dicom_seg import AlgorithmInfo
 from engine.geometry import Grid
 from engine.labels import LABEL_INFO, REGIONS, to_brats2020
 from engine.metrics import dice
+
+if TYPE_CHECKING:  # for the annotations only: importing engine.inference at run time would pull in torch
+    from engine.inference.postprocess import PostprocessConfig, Segmentation
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,20 @@ def editing_record(ai_label: np.ndarray, edited_label: np.ndarray, grid: Grid) -
         "dice_ai_vs_edited": {name: round(dice(np.isin(ai, values), np.isin(edited, values)), 4)
                               for name, values in REGIONS.items()},
         "changed_voxels": int(np.count_nonzero(ai != edited)),
+    }
+
+
+def postprocessing_record(config: PostprocessConfig, result: Segmentation) -> dict[str, object]:
+    """The sidecar's "postprocessing" entry: the settings used and what they changed.
+
+    Args:
+        config: the post-processing settings (threshold, min_et_ml, min_component_ml, min_et_component_ml).
+        result: what ``engine.inference.postprocess.postprocess`` returned with them.
+    """
+    return config.record() | {
+        "removed_components": result.removed_components,
+        "et_components_relabelled": result.et_components_relabelled,
+        "et_suppressed": result.et_suppressed,
     }
 
 

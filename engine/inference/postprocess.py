@@ -1,11 +1,20 @@
-"""Post-processing: network outputs -> BraTS label map, small-ET suppression, tiny components, volumes.
+"""Post-processing: network outputs -> BraTS label map, small components, small-ET suppression, volumes.
 
 Region head (sigmoid outputs ET, TC, WT, the "brats2020-regions" convention): the regions are nested by
 construction (ET only inside TC, TC only inside WT), then WT -> oedema (2), TC -> necrosis (1), ET -> 4.
 Softmax head: argmax over the classes 0, 1, 2, 4.
 
-Small-ET suppression: when the whole ET volume is below a threshold, it becomes necrosis, as nnU-Net does
-for BraTS (a few false-positive ET voxels cost a whole case in the BraTS ET score).
+Then, in this order (``postprocess``), all with 26-connectivity:
+
+1. Whole-tumour components (label > 0) smaller than ``min_component_ml`` are removed (set to background).
+2. Each ET component smaller than ``min_et_component_ml`` becomes necrosis (1): isolated ET specks on vessels
+   are the clinical failure mode of enhancing-tumour segmentation.
+3. Small-ET suppression: when the whole ET volume is below ``min_et_ml``, it becomes necrosis, as nnU-Net
+   does for BraTS (a few false-positive ET voxels cost a whole case in the BraTS ET score).
+
+A component of exactly the minimum volume is kept. The defaults are the ``DEFAULT_*`` constants below; the
+minimum-volume defaults are provisional until they are set by measurement on real cases, recorded in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,26 +29,50 @@ from engine.labels import EDEMA, ENHANCING, NECROSIS
 SOFTMAX_LABELS = (0, NECROSIS, EDEMA, ENHANCING)
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connectivity
 
+# Defaults of PostprocessConfig, kept here so that they are changed in one place. min_et_ml follows nnU-Net's
+# BraTS post-processing; the two minimum component volumes are provisional: the lead sets them by measurement
+# on real cases (docs/benchmarks.md).
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_MIN_ET_ML = 0.5
+DEFAULT_MIN_COMPONENT_ML = 0.1
+DEFAULT_MIN_ET_COMPONENT_ML = 0.0
+# Relative slack of the "smaller than the minimum" test: a component of exactly the minimum volume is kept even
+# when voxels * voxel_ml rounds to just below it (11 voxels of 0.0009 mL: 0.009899999999999999 < 0.0099).
+_VOLUME_RTOL = 1e-9
+
 
 @dataclass(frozen=True)
 class PostprocessConfig:
     """Post-processing settings.
 
     Attributes:
-        threshold: probability above which a voxel is in a region (sigmoid head).
+        threshold: probability above which a voxel is in a region (sigmoid head only; a softmax head takes
+            the argmax).
         min_et_ml: ET smaller than this (whole case, mL) becomes necrosis; 0 turns it off.
-        min_component_ml: tumour components (of WT) smaller than this are removed; 0 turns it off.
+        min_component_ml: whole-tumour components smaller than this (mL) are removed; 0 turns it off.
+        min_et_component_ml: ET components smaller than this (mL) become necrosis; 0 turns it off.
     """
 
-    threshold: float = 0.5
-    min_et_ml: float = 0.5
-    min_component_ml: float = 0.0
+    threshold: float = DEFAULT_THRESHOLD
+    min_et_ml: float = DEFAULT_MIN_ET_ML
+    min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
+    min_et_component_ml: float = DEFAULT_MIN_ET_COMPONENT_ML
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.min_et_ml < 0 or self.min_component_ml < 0:
-            raise ValueError("min_et_ml and min_component_ml must be >= 0 mL")
+        # the CLI option of each volume is named too: these reach the engine from `segment` unchanged
+        for name, option in (("min_et_ml", None), ("min_component_ml", "--min-lesion-ml"),
+                             ("min_et_component_ml", "--min-et-component-ml")):
+            value = getattr(self, name)
+            if not value >= 0:  # also refuses NaN
+                where = f"{name} ({option})" if option else name
+                raise ValueError(f"{where} must be >= 0 mL (0 turns it off), got {value}")
+
+    def record(self) -> dict[str, float]:
+        """The settings as a JSON-ready mapping (for the sidecar)."""
+        return {"threshold": self.threshold, "min_et_ml": self.min_et_ml, "min_component_ml": self.min_component_ml,
+                "min_et_component_ml": self.min_et_component_ml}
 
 
 @dataclass(frozen=True)
@@ -51,7 +84,8 @@ class Segmentation:
         volumes_ml: NCR, ED, ET, TC, WT in mL.
         lesions: number of connected components of WT.
         et_suppressed: the ET was below ``min_et_ml`` and became necrosis.
-        removed_components: number of tiny components removed.
+        removed_components: number of whole-tumour components below ``min_component_ml`` removed.
+        et_components_relabelled: number of ET components below ``min_et_component_ml`` turned into necrosis.
     """
 
     label: np.ndarray
@@ -59,6 +93,7 @@ class Segmentation:
     lesions: int
     et_suppressed: bool
     removed_components: int
+    et_components_relabelled: int = 0
 
 
 def labels_from_regions(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -93,18 +128,47 @@ def suppress_small_et(label: np.ndarray, min_et_ml: float, voxel_ml: float) -> t
     return label, True
 
 
+def small_components(mask: np.ndarray, min_ml: float, voxel_ml: float) -> tuple[np.ndarray, int]:
+    """The 26-connected components of ``mask`` smaller than ``min_ml``.
+
+    Args:
+        mask: boolean volume.
+        min_ml: minimum component volume in mL; a component of exactly this volume is kept; 0 selects none.
+        voxel_ml: volume of one voxel in mL.
+
+    Returns:
+        (boolean mask of the small components' voxels, how many components that is).
+    """
+    if min_ml <= 0 or not mask.any():
+        return np.zeros(mask.shape, bool), 0  # off, or nothing to label: skip the labelling pass
+    components, count = ndimage.label(mask, structure=CONNECTIVITY)
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    small = sizes * voxel_ml < min_ml * (1 - _VOLUME_RTOL)
+    small[0] = False  # background
+    return small[components], int(small.sum())
+
+
 def remove_small_components(label: np.ndarray, min_ml: float, voxel_ml: float) -> tuple[np.ndarray, int]:
     """Remove tumour components (26-connected WT) smaller than ``min_ml``; returns (label, removed count)."""
-    components, count = ndimage.label(label > 0, structure=CONNECTIVITY)
-    if count == 0 or min_ml <= 0:
-        return label, 0
-    sizes = np.bincount(components.ravel())[1:]
-    small = np.flatnonzero(sizes * voxel_ml < min_ml) + 1
-    if small.size == 0:
+    small, count = small_components(label > 0, min_ml, voxel_ml)
+    if count == 0:
         return label, 0
     label = label.copy()
-    label[np.isin(components, small)] = 0
-    return label, int(small.size)
+    label[small] = 0
+    return label, count
+
+
+def relabel_small_et_components(label: np.ndarray, min_ml: float, voxel_ml: float) -> tuple[np.ndarray, int]:
+    """Turn ET components (26-connected) smaller than ``min_ml`` into necrosis; returns (label, relabelled count).
+
+    Necrosis, not background: the voxels stay tumour core, only the enhancement is judged false (vessel specks).
+    """
+    small, count = small_components(label == ENHANCING, min_ml, voxel_ml)
+    if count == 0:
+        return label, 0
+    label = label.copy()
+    label[small] = NECROSIS
+    return label, count
 
 
 def count_lesions(label: np.ndarray) -> int:
@@ -122,7 +186,7 @@ def label_volumes_ml(label: np.ndarray, voxel_ml: float) -> dict[str, float]:
 
 
 def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = PostprocessConfig()) -> Segmentation:
-    """Small-ET suppression, tiny-component removal, volumes and lesion count of a label map.
+    """Small-component removal, small-ET relabelling and suppression, volumes and lesion count of a label map.
 
     Args:
         label: BraTS 2020 label map.
@@ -130,5 +194,8 @@ def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = 
         config: thresholds.
     """
     label, removed = remove_small_components(label, config.min_component_ml, voxel_ml)
+    # ET components are judged after the whole-tumour pass: a removed lesion's ET must not be counted twice
+    label, relabelled = relabel_small_et_components(label, config.min_et_component_ml, voxel_ml)
     label, suppressed = suppress_small_et(label, config.min_et_ml, voxel_ml)
-    return Segmentation(label, label_volumes_ml(label, voxel_ml), count_lesions(label), suppressed, removed)
+    return Segmentation(label, label_volumes_ml(label, voxel_ml), count_lesions(label), suppressed, removed,
+                        relabelled)

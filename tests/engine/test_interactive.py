@@ -133,6 +133,8 @@ def test_export_reads_back(case_folder: Path, segmenter, tmp_path: Path, kind: s
     assert sidecar["label_source"] == "edited" and sidecar["settings"]["edited"] is True
     assert "NOT FOR CLINICAL USE" in sidecar["disclaimer"] and sidecar["inference"]["device"] == "cpu"
     assert sidecar["model"]["weights_file"] == "tiny.safetensors"
+    assert sidecar["postprocessing"] == run.postprocessing  # the AI run's settings and what they removed
+    assert sidecar["postprocessing"]["min_component_ml"] == segmenter.postprocess.min_component_ml
     if kind == "nifti":
         written = nib.as_closest_canonical(nib.load(str(result.files["nifti"])))
         assert np.array_equal(np.asarray(written.dataobj), label)

@@ -1,4 +1,4 @@
-"""Settings dialog: weights file and device kept in QSettings; the demo notice and the no-weights notice."""
+"""Settings dialog: weights file, device and minimum lesion volume kept in QSettings; the demo and no-weights notices."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMainWindow
 
+from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML
 from gui import settings_dialog
 from gui.settings_dialog import (
     DEMO_STATUS,
@@ -93,3 +94,35 @@ def test_controllers_share_menus_of_the_main_window(qtbot, tmp_path: Path) -> No
     segmentation = window.menuBar().actions()[titles.index("Segmentation")].menu()
     assert [a.text() for a in segmentation.actions()][:2] == ["&Segment", "&Cancel Segmentation"]
     assert all(a.toolTip() for a in segmentation.actions() if not a.isSeparator())
+
+
+def test_min_lesion_volume_round_trips_and_falls_back_to_the_default(tmp_path: Path) -> None:
+    store = isolated_store(tmp_path)
+    assert load_settings(store).min_lesion_ml == DEFAULT_MIN_COMPONENT_ML
+    settings_dialog.save_settings(store, SegmentationSettings(None, "cpu", 0.75))
+    assert load_settings(isolated_store(tmp_path)).min_lesion_ml == 0.75  # the INI file stores it as text
+    for junk in ("-1", "lots"):
+        store.setValue("segmentation/min_lesion_ml", junk)
+        assert load_settings(store).min_lesion_ml == DEFAULT_MIN_COMPONENT_ML
+
+
+def test_dialog_min_lesion_volume_reaches_the_segmenter(qtbot, tmp_path: Path) -> None:
+    from gui import segment_controller
+    from tests.gui.qt_helpers import open_window
+
+    window = open_window(qtbot)
+    settings = settings_dialog.install(window, isolated_store(tmp_path))
+    segmenting = segment_controller.install(window, settings)
+    dialog = settings.open_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.min_lesion_spin.value() == DEFAULT_MIN_COMPONENT_ML and dialog.min_lesion_spin.minimum() == 0
+    dialog.weights_edit.setText(str(tiny_weights(tmp_path, demo=False)))
+    dialog.min_lesion_spin.setValue(0.4)
+    with qtbot.waitSignal(settings.changed, timeout=2000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert settings.settings.min_lesion_ml == 0.4
+    first = segmenting._segmenter(settings.settings, None)
+    assert first.postprocess.min_component_ml == 0.4
+    settings.apply(SegmentationSettings(settings.settings.weights, settings.settings.device, 0.0))
+    second = segmenting._segmenter(settings.settings, None)
+    assert second.postprocess.min_component_ml == 0.0 and second.network is first.network  # no reload

@@ -8,10 +8,21 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
+import engine.segment
 from engine.checkpoint import load_checkpoint
 from engine.errors import OperationCancelled, OutputExistsError
-from engine.segment import BUNDLED_WEIGHTS, segment_case, segment_dataset
+from engine.inference.postprocess import PostprocessConfig
+from engine.inference.predictor import PredictorConfig
+from engine.segment import (
+    BUNDLED_WEIGHTS,
+    brain_box,
+    load_segmenter,
+    nib_label,
+    segment_case,
+    segment_dataset,
+)
 from tests.engine.inference.helpers import small_case, tiny_checkpoint
 
 
@@ -109,3 +120,57 @@ def test_bundled_demo_weights_load_and_are_marked_demo() -> None:
     card = (BUNDLED_WEIGHTS.parent / "MODEL_CARD.md").read_text()
     assert checkpoint.training["demo"] is True and "NOT FOR CLINICAL USE" in card
     assert checkpoint.sha256 in card and BUNDLED_WEIGHTS.stat().st_size <= 50 * 2**20
+
+
+def _tumour_everywhere(segmenter: engine.segment.Segmenter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the network see tumour in every voxel it is shown: probability 0.5 of ET (so of TC and WT)."""
+    original = segmenter.predictor.predict
+
+    def predict(image, progress=None, cancel=None):  # noqa: ANN001, ANN202 - the wrapped signature
+        logits = original(image, progress, cancel)  # keeps the predictor's records (device, tiles)
+        if segmenter.checkpoint.config.head == "softmax":
+            return torch.nn.functional.one_hot(torch.full(logits.shape[1:], 3), 4).permute(3, 0, 1, 2).float() * 10
+        return torch.zeros_like(logits)  # sigmoid 0.5: tumour only under a threshold below 0.5
+
+    monkeypatch.setattr(segmenter.predictor, "predict", predict)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (1.25, 1.25, 2.0)], ids=["exact", "resampled"])
+def test_prediction_outside_the_brain_never_reaches_the_exported_label(
+        tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch, spacing: tuple[float, float, float]) -> None:
+    from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_nifti_case
+    from tests.engine.test_prepare import ROLES
+
+    grid = grid_from((40, 44, 36) if spacing == (1.0, 1.0, 1.0) else (36, 40, 22), spacing, LPS_AXES)
+    case = write_nifti_case(tmp_path / "case", {m: grid for m in ROLES}, {m: f"P8_{m}.nii.gz" for m in ROLES})
+    segmenter = load_segmenter(weights, PredictorConfig(device="cpu", tile=32), PostprocessConfig(threshold=0.4))
+    _tumour_everywhere(segmenter, monkeypatch)
+    seen, infer = {}, engine.segment._infer_labels
+
+    def spy(segmenter, prepared, *rest):  # noqa: ANN001, ANN202 - keeps the prepared case (and its brain mask)
+        seen["prepared"] = prepared
+        return infer(segmenter, prepared, *rest)
+
+    monkeypatch.setattr(engine.segment, "_infer_labels", spy)
+    result = segment_case(case, None, tmp_path / "seg.nii.gz", segmenter=segmenter)
+    prepared = seen["prepared"]
+    mask = prepared.brain_mask
+    assert prepared.space.exact == (spacing == (1.0, 1.0, 1.0))
+    assert (~mask[brain_box(mask)]).any()  # the network did predict tumour outside the brain (inside its box)
+    native, native_mask = nib_label(result.files["nifti"]), prepared.to_native(mask.astype(np.uint8))
+    assert (native == 4).any() and not native[native_mask == 0].any()
+    assert np.count_nonzero(native) == np.count_nonzero(native_mask)  # the threshold 0.4 was used (0.5 finds none)
+    sidecar = json.loads(result.files["json"].read_text())
+    assert sidecar["postprocessing"]["threshold"] == 0.4 and sidecar["postprocessing"]["removed_components"] == 0
+
+
+def test_sidecar_records_the_postprocessing(tmp_path: Path, weights: Path) -> None:
+    config = PostprocessConfig(min_component_ml=0.25, min_et_component_ml=0.05)
+    result = segment_case(small_case(tmp_path / "case"), None, tmp_path / "seg.nii.gz", weights=weights,
+                          device="cpu", tile=32, postprocess_config=config)
+    record = json.loads(result.files["json"].read_text())["postprocessing"]
+    assert {k: record[k] for k in ("threshold", "min_et_ml", "min_component_ml", "min_et_component_ml")} == {
+        "threshold": 0.5, "min_et_ml": 0.5, "min_component_ml": 0.25, "min_et_component_ml": 0.05}
+    assert record["removed_components"] == result.removed_components
+    assert record["et_components_relabelled"] == result.et_components_relabelled
+    assert record["et_suppressed"] == result.et_suppressed
