@@ -6,6 +6,7 @@ Subcommands:
     phantoms               generate synthetic BraTS-format training / demo cases
     prepare                bring a case (NIfTI or DICOM) into the model's working space
     segment                segment a case (or, with --batch, a dataset) into a BraTS label map
+    evaluate               score the segmenter on labelled cases: Dice / HD95, volumes, false positives
     train                  train a model: train --data DIR --out RUN [--config FILE] [key=value ...]
     bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
     bench inference        sliding-window inference benchmark, ours vs MONAI (needs CUDA; --smoke on CPU)
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
 
     _add_segment_parser(commands)
+    _add_evaluate_parser(commands)
 
     train = commands.add_parser("train", help="train a model (trainer; `train --help` lists options)", add_help=False)
     train.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the trainer")
@@ -102,6 +104,26 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--batch", action="store_true",
                          help="INPUT is a dataset folder; write OUT/<case>.nii.gz per case, skip finished cases "
                          "(spread over GPUs when launched by torchrun)")
+
+
+def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("evaluate", help="score the segmenter on labelled cases (Dice, HD95, volumes, "
+                                   "false positives); docs/evaluation.md")
+    evaluate.add_argument("--data", type=Path, required=True,
+                          help="a case folder or a folder of case folders (BraTS 2020/2023 names, reference/)")
+    evaluate.add_argument("--weights", type=Path, help="checkpoint file (default: the bundled weights)")
+    evaluate.add_argument("--reference", metavar="NAME[,NAME...]",
+                          help="use reference/NAME.nii.gz (first name found per case wins; else the case's _seg)")
+    evaluate.add_argument("--out", type=Path, help="JSON report (default: ./revseg-evaluation-DATE.json)")
+    evaluate.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    evaluate.add_argument("--predictions", type=Path,
+                          help="score the existing DIR/<case>.nii.gz instead of segmenting (re-scoring)")
+    evaluate.add_argument("--save-predictions", type=Path,
+                          help="where segmenting writes <case>.nii.gz (default: a folder next to the JSON)")
+    evaluate.add_argument("--brats-evaluation", action="store_true",
+                          help="also score each case with the official brats-evaluation package (panoptica)")
+    evaluate.add_argument("--force", action="store_true",
+                          help="overwrite an existing --out file and predictions already in --save-predictions")
 
 
 def _run_gui(case: Path | None) -> int:
@@ -180,6 +202,36 @@ def _run_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from engine.evaluation import EvaluationConfig, evaluate, parse_reference_names
+    from engine.evaluation.report import evaluation_record, format_table
+
+    if args.predictions is not None and (args.weights is not None or args.save_predictions is not None):
+        raise ValueError("--predictions scores existing files: it takes neither --weights nor --save-predictions")
+    out = args.out or Path(f"revseg-evaluation-{dt.datetime.now():%Y%m%d-%H%M%S}.json")
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} already exists; choose another --out or pass --force")
+    config = EvaluationConfig(
+        data=args.data, reference=parse_reference_names(args.reference), weights=args.weights, device=args.device,
+        predictions=args.predictions, brats_evaluation=args.brats_evaluation, force=args.force,
+        save_predictions=args.save_predictions or out.with_name(out.name.removesuffix(".json") + "-predictions"))
+
+    def report(index: int, total: int, name: str, stage: str) -> None:
+        print(f"evaluate: case {index}/{total} {name} {stage}", file=sys.stderr, flush=True)
+
+    result = evaluate(config, progress=report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(evaluation_record(result), indent=2) + "\n", encoding="utf-8")
+    print(format_table(result))
+    if result.weights is not None and result.weights["demo"]:
+        print(NOT_FOR_CLINICAL_USE)
+    print(f"JSON: {out}")
+    return 0
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from trainer.cli import main as train_main
 
@@ -215,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_prepare(args)
         if args.command == "segment":
             return _run_segment(args)
+        if args.command == "evaluate":
+            return _run_evaluate(args)
         if args.command == "train":
             return _run_train(args)
         if args.command == "bench":
