@@ -8,6 +8,7 @@ transforms touch the image only.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,13 @@ class AugmentConfig:
     p_noise: float = 0.1
     p_blur: float = 0.1
     p_lowres: float = 0.1
+    p_bias: float = 0.0
+
+    def scaled(self, factor: float) -> AugmentConfig:
+        """The same ranges with every probability multiplied by ``factor`` (capped at 1)."""
+        probabilities = {name: min(1.0, getattr(self, name) * factor) for name in
+                         ("p_rotate_scale", "p_intensity", "p_gamma", "p_noise", "p_blur", "p_lowres", "p_bias")}
+        return dataclasses.replace(self, **probabilities)
 
 
 def flip(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +106,16 @@ def low_resolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def bias_field(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A smooth multiplicative field per channel (exp of a coarse random grid, std up to 0.3), as MRI coils give."""
+    out = np.empty_like(image)
+    for c, channel in enumerate(image):
+        coarse = rng.normal(0.0, rng.uniform(0.05, 0.3), size=(4, 4, 4))
+        field = ndimage.zoom(coarse, np.array(channel.shape) / 4.0, order=1)[tuple(slice(0, s) for s in channel.shape)]
+        out[c] = channel * np.exp(field)
+    return out
+
+
 def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
             config: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:  # noqa: B008 (frozen)
     """All augmentations in nnU-Net's order: spatial first, then intensity, flips last.
@@ -113,7 +131,7 @@ def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
     if rng.random() < config.p_rotate_scale:
         image, label = rotate_scale(image, label, rng, config.rotation_deg, config.scale_range)
     steps = ((config.p_noise, noise), (config.p_blur, blur), (config.p_intensity, intensity_scale_shift),
-             (config.p_lowres, low_resolution), (config.p_gamma, gamma))
+             (config.p_lowres, low_resolution), (config.p_gamma, gamma), (config.p_bias, bias_field))
     for probability, transform in steps:
         if rng.random() < probability:
             image = transform(image, rng)

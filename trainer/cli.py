@@ -24,11 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
                "epochs=10 patch_size=[96,96,96] model.base_width=16. Bundled configs: "
                + ", ".join(p.stem for p in sorted(CONFIG_DIR.glob("*.toml"))),
     )
-    parser.add_argument("--data", required=True, type=Path, help="folder holding one folder per case")
+    parser.add_argument("--data", required=True, type=Path, action="append",
+                        help="folder holding one folder per case, or a synthetic v2 cache (main.py synth); "
+                             "repeat to train on several (e.g. --data SYNTH --data REAL)")
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, resume state)")
     parser.add_argument("--config", help="TOML recipe file, or the name of a bundled one (demo, tiny-cpu)")
     parser.add_argument("--cache", type=Path, help="preprocessing cache folder (default RUN/cache)")
+    parser.add_argument("--val-data", type=Path, action="append", default=[],
+                        help="cases that validate (a folder of cases or a synthetic cache; repeatable); all of "
+                             "--data then trains (default: a seeded share of --data validates)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/trainer_state.pt")
+    parser.add_argument("--stop-after", type=float, default=0.0, metavar="MINUTES",
+                        help="pause after this many minutes of training in this session (state saved; continue "
+                             "with --resume); the schedule still follows epochs / max_minutes")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = None
     try:
-        trainer = Trainer(config, args.data, args.out, resume=args.resume, cache_dir=args.cache)
+        trainer = Trainer(config, args.data, args.out, resume=args.resume, cache_dir=args.cache,
+                          val_dirs=args.val_data, stop_after_minutes=args.stop_after)
         summary = trainer.run()
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
@@ -64,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if trainer is not None:
             shutdown(trainer.context)
+    if trainer.context.is_main and summary.get("paused"):
+        print(f"paused at step {summary['steps']}; continue with --resume")  # noqa: T201 - CLI output
+        return 0
     if trainer.context.is_main:
         metrics = summary.get("metrics") or {}
         print(f"trained {summary['steps']} steps in {summary['time_s']} s; "  # noqa: T201 - CLI output

@@ -63,6 +63,14 @@ class TrainConfig:
             time is further along, so the learning rate anneals by the deadline, and training stops at the
             first step past it, validating and writing checkpoints as after the last epoch. Runs with a
             budget are not step-for-step reproducible (the schedule depends on the clock).
+        real_fraction: share of patches drawn from real (non-synthetic) cases when the data mixes both (a few
+            real cases among hundreds of synthetic ones would otherwise be seen too rarely); 0 draws every
+            case equally often.
+        real_augment_scale: the augmentation probabilities are multiplied by this (capped at 1) for patches of
+            real cases: the few real cases need heavier augmentation than generated ones.
+        p_bias: probability of a smooth multiplicative bias field (per channel) in the augmentation.
+        init_weights: checkpoint whose weights start the training (same architecture), e.g. the bundled demo
+            weights; empty starts from random weights.
         seed: seed of everything random in training (patches, augmentation, initialisation).
         device: "auto", "cpu" or "cuda".
         demo: mark checkpoints as demo weights (NOT FOR CLINICAL USE); None: automatically when all cases
@@ -108,6 +116,10 @@ class TrainConfig:
     max_minutes: float = 0.0
     auto_patch_gib: float = 16.0
     compile_blocks: bool = False
+    real_fraction: float = 0.0
+    real_augment_scale: float = 1.0
+    p_bias: float = AugmentConfig.p_bias
+    init_weights: str = ""
     seed: int = 0
     device: str = "auto"
     demo: bool | None = None
@@ -134,6 +146,8 @@ class TrainConfig:
             raise ValueError("foreground_fraction must be in [0, 1] and ema_decay in [0, 1)")
         if self.folds > 1 and not 0 <= self.fold < self.folds:
             raise ValueError(f"fold must be in [0, {self.folds}), got {self.fold}")
+        if not 0.0 <= self.real_fraction <= 1.0 or self.real_augment_scale < 0:
+            raise ValueError("real_fraction must be in [0, 1] and real_augment_scale >= 0")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

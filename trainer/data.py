@@ -110,6 +110,47 @@ def build_cache(data_dir: str | Path, cache_dir: str | Path, workers: int = 1) -
     return cached_cases(cache_dir)
 
 
+def is_cache_folder(folder: str | Path) -> bool:
+    """A folder that is itself a preprocessing cache (e.g. a synthetic v2 set), not a folder of cases."""
+    return (Path(folder) / INDEX_NAME).is_file()
+
+
+def source_case_ids(source: str | Path) -> list[str]:
+    """The case ids a ``--data`` source holds (a cache's index, or its case folders' names)."""
+    return list(read_index(Path(source))) if is_cache_folder(source) else [f.name for f in discover_cases(source)]
+
+
+def build_training_cache(sources: list[Path], cache_dir: str | Path, workers: int = 1) -> list[CachedCase]:
+    """The run's cache over several ``--data`` sources: case folders are preprocessed into ``cache_dir``; a
+    source that is already a cache (synthetic v2 sets) is referenced in place, by absolute paths, not copied.
+
+    Raises:
+        ValueError: when two sources hold a case of the same id.
+    """
+    cache_dir = Path(cache_dir)
+    seen: dict[str, Path] = {}
+    for source in sources:
+        for case_id in source_case_ids(source):
+            if case_id in seen and seen[case_id] != source:
+                raise ValueError(f"case {case_id} is in both {seen[case_id]} and {source}; case ids must be unique")
+            seen[case_id] = source
+    for source in sources:
+        if is_cache_folder(source):
+            _reference_cache(Path(source), cache_dir)
+        else:
+            build_cache(source, cache_dir, workers=workers)
+    return cached_cases(cache_dir)
+
+
+def _reference_cache(source: Path, cache_dir: Path) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    index = read_index(cache_dir)
+    for case_id, entry in read_index(source).items():
+        absolute = {key: str((source / entry[key]).resolve()) for key in ("image", "label")}
+        index[case_id] = {**entry, **absolute}
+    write_index(cache_dir, index)
+
+
 def _cached(entry: dict[str, Any] | None, cache_dir: Path) -> bool:
     return bool(entry) and (cache_dir / entry["image"]).is_file() and (cache_dir / entry["label"]).is_file()
 
@@ -128,7 +169,7 @@ def _index_all(index: dict[str, Any], entries: Iterable[tuple[Path, dict[str, An
     # The index is rewritten after every case, so an interrupted build keeps what it finished.
     for folder, entry in entries:
         index[folder.name] = entry
-        _write_index(cache_dir, index)
+        write_index(cache_dir, index)
         log.info("cached %s %s", folder.name, tuple(entry["shape"]))
 
 
@@ -142,7 +183,8 @@ def read_index(cache_dir: Path) -> dict[str, Any]:
     return content["cases"]
 
 
-def _write_index(cache_dir: Path, cases: dict[str, Any]) -> None:
+def write_index(cache_dir: Path, cases: dict[str, Any]) -> None:
+    """Write the cache index atomically (temporary file, then rename)."""
     temp = cache_dir / f".{INDEX_NAME}.tmp"
     temp.write_text(json.dumps({"version": CACHE_VERSION, "channels": list(CHANNELS), "cases": cases}, indent=1))
     temp.replace(cache_dir / INDEX_NAME)

@@ -21,12 +21,20 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from engine.checkpoint import DEFAULT_LABELS, save_checkpoint
+from engine.checkpoint import DEFAULT_LABELS, load_checkpoint, save_checkpoint
 from engine.model import build_network
 from trainer.augment import AugmentConfig
 from trainer.autopatch import choose_patch
 from trainer.config import TrainConfig
-from trainer.data import CHANNELS, build_cache, cached_cases, discover_cases, load_or_write_split
+from trainer.data import (
+    CHANNELS,
+    build_training_cache,
+    cached_cases,
+    discover_cases,
+    is_cache_folder,
+    load_or_write_split,
+    source_case_ids,
+)
 from trainer.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -65,16 +73,26 @@ class Trainer:
 
     Args:
         config: the recipe.
-        data_dir: folder with one folder per case.
+        data_dir: folder with one folder per case, a synthetic cache, or a list of such folders.
         out_dir: run folder (created).
         resume: continue from ``out_dir/trainer_state.pt``.
         context: distributed context (default: from the torchrun environment).
         cache_dir: preprocessing cache (default ``out_dir/cache``).
+        val_dirs: sources whose cases validate (all of ``data_dir`` then trains); default: a seeded split.
+        stop_after_minutes: pause after this much training in this process (state and ``checkpoint_last``
+            saved; continue with ``resume``): for sessions shorter than the run. 0: no pause.
     """
 
-    def __init__(self, config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, resume: bool = False,
-                 context: DistributedContext | None = None, cache_dir: str | Path | None = None) -> None:
-        self.config, self.data_dir, self.out_dir = config, Path(data_dir), Path(out_dir)
+    def __init__(self, config: TrainConfig, data_dir: str | Path | list[Path], out_dir: str | Path, *,
+                 resume: bool = False, context: DistributedContext | None = None,
+                 cache_dir: str | Path | None = None, val_dirs: list[Path] | None = None,
+                 stop_after_minutes: float = 0.0) -> None:
+        sources = data_dir if isinstance(data_dir, list | tuple) else [data_dir]
+        self.data_dirs = [Path(p) for p in sources]
+        self.val_dirs = [Path(p) for p in val_dirs or []]
+        self.stop_after_s = 60.0 * stop_after_minutes
+        self.paused = False
+        self.config, self.out_dir = config, Path(out_dir)
         self.resume = resume
         self.context = context or init_distributed(config.device)
         self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir / "cache"
@@ -88,30 +106,16 @@ class Trainer:
     # ----------------------------------------------------------------- setup
     def on_train_start(self) -> None:
         cfg, ctx = self.config, self.context
-        if ctx.is_main:
-            discover_cases(self.data_dir)  # bad --data fails here, before the run folder is created
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            build_cache(self.data_dir, self.cache_dir, workers=cfg.num_workers)
-            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        barrier(ctx)
-        cases = {c.case_id: c for c in cached_cases(self.cache_dir)}
-        split_args = {"val_fraction": cfg.val_fraction, "folds": cfg.folds, "fold": cfg.fold, "seed": cfg.split_seed}
-        if ctx.is_main:
-            load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
-        barrier(ctx)
-        split = load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
-        self.train_cases = [cases[c] for c in split["train"]]
-        self.val_cases = [cases[c] for c in split["val"]]
-        self.val_on_train = not self.val_cases  # val_fraction = 0 (overfit / smoke runs): score the train cases
-        if self.val_on_train:
-            self.val_cases = list(self.train_cases)
-        self.demo = cfg.demo if cfg.demo is not None else all(c.phantom for c in cases.values())
+        self._prepare_cases()
+        self.demo = cfg.demo if cfg.demo is not None else all(c.phantom for c in self.all_cases.values())
         # Before seeding: the probe builds networks of its own, and training must start from the seed.
         self.patch_size = choose_patch(ctx, cfg.unet_config(), self.train_cases, cfg.batch_size, cfg.amp,
                                        cfg.auto_patch_gib, cfg.patch_size, self.out_dir)
         torch.manual_seed(cfg.seed)
         self.unet_config = cfg.unet_config()
         self.network = build_network(self.unet_config).to(ctx.device)
+        if cfg.init_weights and not self.resume:
+            self._load_initial_weights(Path(cfg.init_weights))
         if cfg.compile_blocks and ctx.device.type == "cuda":
             self.network.compile_blocks()
         self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
@@ -124,12 +128,55 @@ class Trainer:
             self._load_resume_state()
         self.model = wrap_model(self.network, ctx)
         augmentation = AugmentConfig(cfg.p_rotate_scale, cfg.rotation_deg, cfg.scale_range, cfg.p_intensity,
-                                     cfg.p_gamma, cfg.p_noise, cfg.p_blur, cfg.p_lowres) if cfg.augment else None
-        self.dataset = PatchDataset(self.train_cases, self.patch_size, cfg.foreground_fraction, cfg.seed, augmentation)
+                                     cfg.p_gamma, cfg.p_noise, cfg.p_blur, cfg.p_lowres,
+                                     cfg.p_bias) if cfg.augment else None
+        real = augmentation.scaled(cfg.real_augment_scale) if augmentation is not None else None
+        self.dataset = PatchDataset(self.train_cases, self.patch_size, cfg.foreground_fraction, cfg.seed, augmentation,
+                                    real_fraction=cfg.real_fraction, real_augmentation=real)
         self._open_tensorboard()
         log.info("training on %d cases, validating on %d, %d steps of %d patches per process",
                  len(self.train_cases), len(self.val_cases), self.total_steps, cfg.batch_size)
         self.started = time.monotonic()  # the training clock (and time budget) starts now, after the set-up
+
+    def _prepare_cases(self) -> None:
+        """Cache every source, then split: ``val_dirs`` validate when given, else a seeded share of the data."""
+        cfg, ctx = self.config, self.context
+        sources = self.data_dirs + self.val_dirs
+        if ctx.is_main:
+            for source in sources:  # bad --data fails here, before the run folder is created
+                if not is_cache_folder(source):
+                    discover_cases(source)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            build_training_cache(sources, self.cache_dir, workers=cfg.num_workers)
+            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        barrier(ctx)
+        cases = {c.case_id: c for c in cached_cases(self.cache_dir)}
+        if self.val_dirs:
+            val_ids = {case_id for source in self.val_dirs for case_id in source_case_ids(source)}
+            split = {"train": sorted(set(cases) - val_ids), "val": sorted(val_ids)}
+            if ctx.is_main:
+                (self.out_dir / "split.json").write_text(json.dumps({**split, "settings": "--val-data"}, indent=1))
+        else:
+            split_args = {"val_fraction": cfg.val_fraction, "folds": cfg.folds, "fold": cfg.fold,
+                          "seed": cfg.split_seed}
+            if ctx.is_main:
+                load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
+            barrier(ctx)
+            split = load_or_write_split(self.out_dir / "split.json", list(cases), **split_args)
+        self.train_cases = [cases[c] for c in split["train"]]
+        self.val_cases = [cases[c] for c in split["val"]]
+        self.val_on_train = not self.val_cases  # val_fraction = 0 (overfit / smoke runs): score the train cases
+        if self.val_on_train:
+            self.val_cases = list(self.train_cases)
+        self.all_cases = cases
+
+    def _load_initial_weights(self, path: Path) -> None:
+        loaded = load_checkpoint(path)
+        if loaded.config != self.unet_config:
+            raise ValueError(f"init_weights {path} holds another architecture ({loaded.config}); "
+                             "train with its model settings or start from random weights (init_weights=\"\")")
+        self.network.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()})
+        log.info("starting from the weights of %s", path)
 
     def _load_resume_state(self) -> None:
         state = load_state(self.out_dir / STATE_NAME)
@@ -204,6 +251,9 @@ class Trainer:
             if self.out_of_time:
                 log.info("time budget of %.1f min reached at step %d", self.config.max_minutes, self.step)
                 break
+            if self.stop_after_s and time.monotonic() - self.started >= self.stop_after_s:
+                self.paused = True
+                break
             if self.config.state_every_steps and self.step % self.config.state_every_steps == 0:
                 self.save_state()
         return losses
@@ -261,7 +311,7 @@ class Trainer:
         validated = [e for e in self.history["epochs"] if "val" in e]
         return {
             "demo": self.demo,
-            "data": {"folder": str(self.data_dir.resolve()), "train_cases": [c.case_id for c in self.train_cases],
+            "data": {"folders": [str(p.resolve()) for p in self.data_dirs], "train_cases": [c.case_id for c in self.train_cases],
                      "val_cases": [c.case_id for c in self.val_cases], "phantoms": self.demo,
                      "validated_on_training_cases": self.val_on_train},
             "epochs": len(self.history["epochs"]), "steps": self.step, "config": self.config.to_dict(),
@@ -291,6 +341,16 @@ class Trainer:
             "elapsed_s": self.elapsed_before + time.monotonic() - self.started,
         })
 
+    def pause(self) -> dict[str, Any]:
+        """Stop mid-run (``stop_after_minutes``): the resume state and ``checkpoint_last`` are written."""
+        if self.context.is_main:
+            sys.stderr.write("\n")
+            log.info("pausing at step %d after %.1f min in this process; continue with --resume", self.step,
+                     self.stop_after_s / 60)
+            self.save_checkpoint("last")
+        self.save_state()
+        return {**self.training_summary(), "paused": True}
+
     def on_train_end(self) -> dict[str, Any]:
         summary = self.training_summary()
         if self.context.is_main:
@@ -307,6 +367,8 @@ class Trainer:
         self._first_step = self.step
         for epoch in range(self.step // self.steps_per_epoch, self.config.epochs):
             losses = self.train_epoch(epoch, stop_at_step)
+            if self.paused:
+                return self.pause()
             if stop_at_step is not None and self.step >= stop_at_step and self.step % self.steps_per_epoch:
                 return self.training_summary()  # stopped mid-epoch: only the resume state exists
             self.on_epoch_end(epoch, losses, last=self.out_of_time)

@@ -31,13 +31,22 @@ class PatchDataset(Dataset):
         foreground_fraction: share of patches centred on a random tumour voxel.
         seed: run seed.
         augmentation: None disables augmentation.
+        real_fraction: share of patches from real (non-phantom) cases when both kinds are present; 0 draws
+            every case equally often.
+        real_augmentation: augmentation of real cases' patches (default: ``augmentation``).
     """
 
     def __init__(self, cases: Sequence[CachedCase], patch_size: Sequence[int], foreground_fraction: float,
-                 seed: int, augmentation: AugmentConfig | None) -> None:
+                 seed: int, augmentation: AugmentConfig | None, *, real_fraction: float = 0.0,
+                 real_augmentation: AugmentConfig | None = None) -> None:
         if not cases:
             raise ValueError("no training cases: the split's train list is empty")
         self.cases = list(cases)
+        self.real = [i for i, case in enumerate(self.cases) if not case.phantom]
+        self.synthetic = [i for i, case in enumerate(self.cases) if case.phantom]
+        mixed = bool(self.real) and bool(self.synthetic)
+        self.real_fraction = real_fraction if mixed else 0.0
+        self.real_augmentation = real_augmentation if real_augmentation is not None else augmentation
         self.patch_size = tuple(int(p) for p in patch_size)
         self.foreground_fraction = foreground_fraction
         self.seed = seed
@@ -46,6 +55,12 @@ class PatchDataset(Dataset):
 
     def __len__(self) -> int:  # the stream is endless; the sampler decides how much of it an epoch reads
         return 2**62
+
+    def _draw_case(self, rng: np.random.Generator) -> int:
+        if self.real_fraction <= 0:
+            return int(rng.integers(len(self.cases)))
+        group = self.real if rng.random() < self.real_fraction else self.synthetic
+        return group[int(rng.integers(len(group)))]
 
     def _foreground_points(self, case_index: int, label: np.ndarray) -> np.ndarray:
         if case_index not in self._foreground:
@@ -68,7 +83,7 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(index)])
-        case_index = int(rng.integers(len(self.cases)))
+        case_index = self._draw_case(rng)
         image, label = self.cases[case_index].load(mmap=True)
         shape = label.shape
         size = tuple(min(p, s) for p, s in zip(self.patch_size, shape, strict=True))
@@ -80,8 +95,9 @@ class PatchDataset(Dataset):
         window = tuple(slice(b, b + n) for b, n in zip(start, size, strict=True))
         patch = np.asarray(image[(slice(None), *window)], dtype=np.float32)
         patch_label = np.array(label[window], dtype=np.uint8)
-        if self.augmentation is not None:
-            patch, patch_label = augment(patch, patch_label, rng, self.augmentation)
+        augmentation = self.augmentation if self.cases[case_index].phantom else self.real_augmentation
+        if augmentation is not None:
+            patch, patch_label = augment(patch, patch_label, rng, augmentation)
         return torch.from_numpy(np.ascontiguousarray(patch)), torch.from_numpy(np.ascontiguousarray(patch_label))
 
 

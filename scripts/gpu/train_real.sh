@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Issue 14 on the device machine: synthetic v2 set -> five models side by side -> scores. Chained over calls
+# while the machine stays warm (runs/ is git-ignored, so it survives between calls of one lease).
+#   bash scripts/gpu/train_real.sh gen N STOP_MIN       generate N training + 20 held-out cases, start model S
+#   bash scripts/gpu/train_real.sh train STOP_MIN       (re)start all five models for STOP_MIN minutes each
+#   bash scripts/gpu/train_real.sh score                score the models, pack checkpoints into $OUT
+# Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
+# all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py (carried).
+source scripts/gpu/common.sh
+RUNS=runs/issue14
+SYNTH=$RUNS/synth
+REAL=.pack/real
+CASES=(BraTS-GLI-00000-000 BraTS-GLI-00001-000 TCGA-DU-7294)
+NGPU=$(python3 -c "import torch; print(max(1, torch.cuda.device_count()))")
+mkdir -p "$RUNS"
+
+real_without() {  # a folder of links to every real case but $1
+  local dir=$RUNS/real-without-$1
+  mkdir -p "$dir"
+  for c in "${CASES[@]}"; do [ "$c" = "$1" ] || ln -sfn "$(realpath $REAL/$c)" "$dir/$c"; done
+  echo "$dir"
+}
+
+start_model() {  # name gpu stop_min max_minutes data...
+  local name=$1 gpu=$2 stop=$3 budget=$4; shift 4
+  local data=() resume=()
+  for d in "$@"; do data+=(--data "$d"); done
+  [ -f "$RUNS/$name/trainer_state.pt" ] && resume=(--resume)
+  CUDA_VISIBLE_DEVICES=$gpu nohup python3 main.py train "${data[@]}" --val-data "$SYNTH/heldout" \
+    --out "$RUNS/$name" --config synth-v2 --stop-after "$stop" "${resume[@]}" max_minutes="$budget" \
+    >>"$RUNS/$name.log" 2>&1 &
+  echo "started $name on GPU $gpu (${resume[*]:-fresh}, stop after $stop min, budget $budget min)"
+}
+
+case "$1" in
+gen)
+  python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/heldout" --n 20 --seed 1 --workers 30 --device cpu \
+    2>&1 | tail -1 | tee "$OUT/synth_heldout_cpu.json"
+  python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/train" --n "$2" --seed 0 --workers 24 --device cuda \
+    2>&1 | tail -1 | tee "$OUT/synth_train_gpu.json"
+  du -sh "$SYNTH"/* | tee -a "$OUT/synth_train_gpu.json"
+  start_model S 0 "$3" 18.5 "$SYNTH/train"
+  wait
+  ;;
+train)
+  STOP=$2
+  start_model S 0 "$STOP" 18.5 "$SYNTH/train"
+  start_model L-BraTS-GLI-00000-000 $((1 % NGPU)) "$STOP" 14.5 "$SYNTH/train" "$(real_without BraTS-GLI-00000-000)"
+  start_model L-BraTS-GLI-00001-000 0 "$STOP" 14.5 "$SYNTH/train" "$(real_without BraTS-GLI-00001-000)"
+  start_model L-TCGA-DU-7294 $((1 % NGPU)) "$STOP" 14.5 "$SYNTH/train" "$(real_without TCGA-DU-7294)"
+  start_model B $((1 % NGPU)) "$STOP" 14.5 "$SYNTH/train" "$REAL"
+  sleep 60; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv | tee "$OUT/gpu_util.txt"
+  uptime | tee -a "$OUT/gpu_util.txt"
+  wait
+  ;;
+score)
+  args=(--weights S="$RUNS/S/checkpoint_last.safetensors")
+  for c in "${CASES[@]}"; do args+=(--weights "L-$c=$RUNS/L-$c/checkpoint_last.safetensors@$c"); done
+  args+=(--weights B="$RUNS/B/checkpoint_last.safetensors")
+  python3 scripts/gpu/score_crops.py --cache "$RUNS/B/cache" --cases "$(IFS=,; echo "${CASES[*]}")" "${args[@]}" \
+    --out "$OUT/real_scores.json"
+  ;;
+*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score"; exit 2 ;;
+esac
+echo "== runs =="
+for log in "$RUNS"/*.log; do
+  name=$(basename "$log" .log)
+  printf '%-24s %s\n' "$name" "$(grep -aoE 'step [0-9]+/[0-9]+ loss [0-9.]+' "$log" | tail -1) $(grep -aE 'paused|done:|Error|error' "$log" | tail -1 | cut -c1-150)"
+done
+tar czf "$OUT/logs.tgz" "$RUNS"/*.log "$RUNS"/*/summary.json "$RUNS"/*/split.json 2>/dev/null
+true
