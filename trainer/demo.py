@@ -56,7 +56,7 @@ def model_card(summary: dict[str, Any], heldout: dict[str, float], heldout_seed:
     met = {k: heldout[k] >= v for k, v in TARGETS.items()}
     lines = [
         "# RevSeg demo weights", "", "**NOT FOR CLINICAL USE.** Trained on synthetic phantoms only.", "",
-        f"* Training data: {len(summary['data']['train_cases'])} phantoms ({summary['data']['folder']}), "
+        f"* Training data: {len(summary['data']['train_cases'])} phantoms ({', '.join(summary['data']['folders'])}), "
         f"validation: {len(summary['data']['val_cases'])}",
         f"* Held-out evaluation: {int(heldout['cases'])} phantoms of data-set seed {heldout_seed} (unseen)",
         f"* Recipe: trainer/configs/demo.toml with overrides; steps {summary['steps']}, epochs {summary['epochs']}",

@@ -36,7 +36,7 @@ case "$1" in
 gen)
   python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/heldout" --n 20 --seed 1 --workers 30 --device cpu \
     2>&1 | tail -1 | tee "$OUT/synth_heldout_cpu.json"
-  python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/train" --n "$2" --seed 0 --workers 24 --device cuda \
+  timeout -k 10 330 python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/train" --n "$2" --seed 0 --workers 24 --device cuda \
     2>&1 | tail -1 | tee "$OUT/synth_train_gpu.json"
   du -sh "$SYNTH"/* | tee -a "$OUT/synth_train_gpu.json"
   start_model S 0 "$3" 18.5 "$SYNTH/train"

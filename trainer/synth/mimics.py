@@ -93,7 +93,7 @@ def skull_strip_mask(tissue: torch.Tensor, generator: torch.Generator) -> torch.
     mask = erode(dilate(mask, 2), 2) & (tissue != A.BACKGROUND) | brain  # close small gaps, never lose brain
     shape = tuple(tissue.shape)
     if _u(generator) < 0.5:  # remnants: patches of whatever lies just outside
-        patches = smooth_noise(shape, (10, 10, 7), generator, tissue.device) > 1.0 - 0.8 * _u(generator)
+        patches = smooth_noise(shape, (10, 10, 7), generator, tissue.device) > 1.0 - 0.5 * _u(generator)
         mask |= dilate(mask, 2 + int(4 * _u(generator))) & patches & (tissue != A.BACKGROUND)
     if _u(generator) < 0.35:  # cuts: the stripping took some of the brain's edge away
         edge = mask & ~erode(mask, 2 + int(4 * _u(generator)))
