@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.augment import AugmentConfig, augment, blur, gamma, low_resolution, noise, rotate_scale
+from trainer.augment import (
+    AugmentConfig,
+    augment,
+    bias_field,
+    blur,
+    gamma,
+    low_resolution,
+    noise,
+    rotate_scale,
+)
 
-ALWAYS = AugmentConfig(p_rotate_scale=1.0, p_intensity=1.0, p_gamma=1.0, p_noise=1.0, p_blur=1.0, p_lowres=1.0)
+ALWAYS = AugmentConfig(p_rotate_scale=1.0, p_intensity=1.0, p_gamma=1.0, p_noise=1.0, p_blur=1.0, p_lowres=1.0,
+                       p_bias=1.0)
 
 
 def _sample() -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +54,21 @@ def test_rotation_without_angle_or_zoom_is_identity() -> None:
     np.testing.assert_array_equal(out_label, label)
 
 
-@pytest.mark.parametrize("transform", [gamma, noise, blur, low_resolution])
+@pytest.mark.parametrize("transform", [gamma, noise, blur, low_resolution, bias_field])
 def test_intensity_transforms_keep_shape(transform) -> None:  # noqa: ANN001 - a transform function
     image, _ = _sample()
     out = transform(image, np.random.default_rng(3))
     assert out.shape == image.shape and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_bias_field_is_smooth_and_multiplicative() -> None:
+    image = np.ones((2, 16, 16, 16), np.float32)
+    out = bias_field(image, np.random.default_rng(5))
+    assert (out > 0).all() and not np.allclose(out, 1.0)
+    log_field = np.log(out)
+    spread = log_field.max() - log_field.min()
+    # slowly varying (a coil's field, not noise): neighbours differ by a small part of the whole spread
+    assert np.abs(np.diff(log_field, axis=1)).max() < 0.35 * spread
 
 
 def test_mismatched_shapes_are_refused() -> None:
