@@ -8,6 +8,7 @@ Subcommands:
     segment                segment a case (or, with --batch, a dataset) into a BraTS label map
     evaluate               score the segmenter on labelled cases: Dice / HD95, volumes, false positives
     train                  train a model: train --data DIR --out RUN [--config FILE] [key=value ...]
+    synth                  synthetic v2 cases from real head anatomies: synth --anatomy DIR --out CACHE --n N
     bench memory           training-memory benchmark of the reversible U-Net (needs CUDA; --smoke on CPU)
     bench inference        sliding-window inference benchmark, ours vs MONAI (needs CUDA; --smoke on CPU)
 
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model (trainer; `train --help` lists options)", add_help=False)
     train.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the trainer")
+
+    synth = commands.add_parser("synth", add_help=False,
+                                help="generate synthetic v2 training cases from real head label maps into a "
+                                     "trainer cache (`synth --help` lists options)")
+    synth.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the generator")
 
     bench = commands.add_parser("bench", help="benchmarks (memory, inference); `bench memory --help` lists options")
     bench.add_argument("which", choices=["memory", "inference"], help="which benchmark")
@@ -232,6 +238,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_synth(args: argparse.Namespace) -> int:
+    from trainer.synth.__main__ import main as synth_main
+
+    return synth_main(args.options)
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from trainer.cli import main as train_main
 
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # The trainer parses its own options (argparse's REMAINDER does not take a leading "--option").
     args, unknown = parser.parse_known_args(argv)
-    if args.command == "train":
+    if args.command in ("train", "synth"):
         args.options = unknown + args.options
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -271,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_evaluate(args)
         if args.command == "train":
             return _run_train(args)
+        if args.command == "synth":
+            return _run_synth(args)
         if args.command == "bench":
             return _run_bench(args)
         return _run_gui(getattr(args, "case", None))

@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--weights", action="append", required=True, help="NAME=checkpoint, or NAME=ckpt@CASES "
                         "to score that model only on the given '+'-separated cases")
     parser.add_argument("--min-lesion-ml", type=float, default=None)
+    parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8 flips)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     post = PostprocessConfig() if args.min_lesion_ml is None else PostprocessConfig(min_component_ml=args.min_lesion_ml)
@@ -63,7 +64,8 @@ def main() -> None:
         name, _, rest = spec.partition("=")
         path, _, only = rest.partition("@")
         network, _ = load_model(path, "cpu")
-        predictor = Predictor(network, PredictorConfig(device="cuda" if torch.cuda.is_available() else "cpu"))
+        predictor = Predictor(network, PredictorConfig(device="cuda" if torch.cuda.is_available() else "cpu",
+                                                               tta=args.tta))
         for case_id in (only.split("+") if only else wanted):
             image, reference = cases[case_id].load(mmap=False)
             label = predict_label(predictor, image, post)

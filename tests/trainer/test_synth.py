@@ -123,3 +123,19 @@ def test_a_real_head_gives_a_brats_grid_case() -> None:
     assert case.metadata["grid_shape"] == [240, 240, 155]
     assert 900_000 < case.mask.sum() < 2_600_000  # a brain's volume in mm^3, with remnants
     assert (case.label > 0).sum() > 1000
+
+
+def test_cli_generates_into_a_cache_and_refuses_bad_input(tmp_path: Path, head: A.AnatomyMap,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import main
+
+    assert main.main(["synth", "--anatomy", str(tmp_path / "missing"), "--out", str(tmp_path / "c")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    anatomy_dir = tmp_path / "anatomy"
+    anatomy_dir.mkdir()
+    np.savez_compressed(anatomy_dir / "tiny.npz", tissue=head.tissue, parts=head.parts)
+    # the CLI uses the default (BraTS-sized) grid: the tiny head fits in it
+    assert main.main(["synth", "--anatomy", str(anatomy_dir), "--out", str(tmp_path / "c"), "--n", "1",
+                      "--workers", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cases"] == 1
+    assert [c.case_id for c in cached_cases(tmp_path / "c")] == ["SynthV2-0000-0000"]
