@@ -50,17 +50,18 @@ def _blobs() -> np.ndarray:
 
 def test_small_et_becomes_necrosis() -> None:
     label = _blobs()
-    result = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0.01))
+    result = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0.01, min_et_component_ml=0.0))
     assert result.et_suppressed and not (result.label == 4).any()
     assert ((result.label == 1) == ((label == 1) | (label == 4))).all()
-    kept = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0.008))
+    kept = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0.008, min_et_component_ml=0.0))
     assert not kept.et_suppressed and (kept.label == 4).sum() == 8
 
 
 def test_tiny_components_are_removed_and_lesions_counted() -> None:
     label = _blobs()
     assert count_lesions(label) == 2
-    result = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0, min_component_ml=0.005))
+    result = postprocess(label, voxel_ml=0.001, config=PostprocessConfig(min_et_ml=0, min_component_ml=0.005,
+                                                                              min_et_component_ml=0.0))
     assert result.removed_components == 1 and result.lesions == 1
     assert not result.label[18:24, 18:24, 18:24].any() and (result.label[:13] == label[:13]).all()
 
@@ -135,7 +136,7 @@ def _core_with_et(speck_voxels: int) -> np.ndarray:
     return label
 
 
-def test_small_et_component_becomes_necrosis_and_nothing_else_changes() -> None:
+def test_small_et_component_inside_a_core_becomes_necrosis_and_nothing_else_changes() -> None:
     label = _core_with_et(speck_voxels=4)
     config = PostprocessConfig(min_et_ml=0.0, min_component_ml=0.0, min_et_component_ml=0.005)
     result = postprocess(label, 0.001, config)
@@ -146,6 +147,25 @@ def test_small_et_component_becomes_necrosis_and_nothing_else_changes() -> None:
     assert result.volumes_ml["TC"] == label_volumes_ml(label, 0.001)["TC"]  # the core keeps its volume
     kept = postprocess(_core_with_et(speck_voxels=5), 0.001, config)  # exactly the minimum: kept
     assert kept.et_components_relabelled == 0 and (kept.label == 4).sum() == 27 + 5
+
+
+def test_small_et_component_takes_the_label_around_it() -> None:
+    # a speck within oedema (a vessel in the oedema) becomes oedema; one alone in the brain becomes background
+    label = np.zeros((20, 20, 20), np.uint8)
+    label[2:18, 2:18, 2:18] = 2
+    label[4:9, 4:9, 4:9] = 1
+    label[5:8, 5:8, 5:8] = 4  # the real enhancing core: 27 voxels
+    label[13, 13, 13:15] = 4  # 2-voxel speck in oedema
+    config = PostprocessConfig(min_et_ml=0.0, min_component_ml=0.0, min_et_component_ml=0.005)
+    in_oedema = postprocess(label, 0.001, config)
+    expected = label.copy()
+    expected[13, 13, 13:15] = 2
+    assert in_oedema.et_components_relabelled == 1 and np.array_equal(in_oedema.label, expected)
+    alone = np.zeros((20, 20, 20), np.uint8)
+    alone[5:8, 5:8, 5:8] = 4
+    alone[15, 15, 15] = 4  # a speck in normal brain, far from the tumour
+    result = postprocess(alone, 0.001, config)
+    assert result.et_components_relabelled == 1 and result.label[15, 15, 15] == 0 and (result.label == 4).sum() == 27
 
 
 def test_et_components_are_26_connected() -> None:
