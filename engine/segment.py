@@ -96,7 +96,7 @@ class SegmentResult:
     def _postprocessing_note(self) -> str:
         """What post-processing changed, for the lesions line ("" when nothing)."""
         notes = [f"{self.removed_components} small component(s) removed" if self.removed_components else "",
-                 f"{self.et_components_relabelled} small ET component(s) relabelled necrosis"
+                 f"{self.et_components_relabelled} small ET component(s) given the label around them"
                  if self.et_components_relabelled else "",
                  "small ET suppressed to necrosis" if self.et_suppressed else ""]
         return "".join(f"; {note}" for note in notes if note)

@@ -206,6 +206,9 @@ def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = 
     label, removed = remove_small_components(label, config.min_component_ml, voxel_ml)
     # ET components are judged after the whole-tumour pass: a removed lesion's ET must not be counted twice
     label, relabelled = relabel_small_et_components(label, config.min_et_component_ml, voxel_ml)
+    if relabelled:  # a speck that bridged two parts of a lesion and became background can leave small pieces
+        label, removed_after = remove_small_components(label, config.min_component_ml, voxel_ml)
+        removed += removed_after
     label, suppressed = suppress_small_et(label, config.min_et_ml, voxel_ml)
     return Segmentation(label, label_volumes_ml(label, voxel_ml), count_lesions(label), suppressed, removed,
                         relabelled)

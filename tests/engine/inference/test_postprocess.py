@@ -168,6 +168,17 @@ def test_small_et_component_takes_the_label_around_it() -> None:
     assert result.et_components_relabelled == 1 and result.label[15, 15, 15] == 0 and (result.label == 4).sum() == 27
 
 
+def test_pieces_left_by_a_relabelled_et_bridge_are_removed_too() -> None:
+    label = np.zeros((30, 30, 30), np.uint8)
+    label[5:12, 5:12, 5:12] = 2  # a 343-voxel lesion
+    label[8, 8, 12:15] = 4  # an ET line sticking out of it (in normal brain: becomes background) ...
+    label[8, 8, 15:17] = 2  # ... that held a 2-voxel piece of oedema to the lesion
+    config = PostprocessConfig(min_et_ml=0.0, min_component_ml=0.1, min_et_component_ml=0.005)
+    result = postprocess(label, 0.001, config)
+    assert result.et_components_relabelled == 1 and result.removed_components == 1 and result.lesions == 1
+    assert not result.label[8, 8, 12:].any() and (result.label[5:12, 5:12, 5:12] == 2).all()
+
+
 def test_et_components_are_26_connected() -> None:
     label = _core_with_et(speck_voxels=1)
     label[13, 13, 11] = 4  # touches the speck at a corner only: one 2-voxel component
