@@ -44,7 +44,8 @@ def flip(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tupl
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def _rotation_matrix(angles: np.ndarray) -> np.ndarray:
+def rotation_matrix(angles: np.ndarray) -> np.ndarray:
+    """Rotation about the three axes in turn (radians), as a 3x3 matrix."""
     matrix = np.eye(3)
     for axis, angle in enumerate(angles):
         c, s = np.cos(angle), np.sin(angle)
@@ -60,7 +61,7 @@ def rotate_scale(image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
     """Rotate about the patch centre (each axis up to ``max_deg``) and zoom by a factor in ``scale_range``."""
     angles = np.deg2rad(rng.uniform(-max_deg, max_deg, size=3))
     scale = rng.uniform(*scale_range)
-    matrix = _rotation_matrix(angles) / scale  # output voxel -> input voxel
+    matrix = rotation_matrix(angles) / scale  # output voxel -> input voxel
     centre = (np.array(label.shape) - 1) / 2.0
     offset = centre - matrix @ centre
     channels = [ndimage.affine_transform(c, matrix, offset, order=1, mode="constant", cval=0.0) for c in image]

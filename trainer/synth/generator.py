@@ -16,6 +16,7 @@ import torch
 
 from engine.labels import EDEMA, ENHANCING, NECROSIS
 from engine.preprocess.normalize import zscore_in_mask
+from trainer.augment import rotation_matrix
 from trainer.synth import anatomy as A
 from trainer.synth.fields import sample_labels, smooth_noise
 from trainer.synth.mimics import add_mimics, skull_strip_mask
@@ -66,17 +67,6 @@ class SynthCase:
     metadata: dict
 
 
-def _rotation(angles: torch.Tensor) -> torch.Tensor:
-    matrix = torch.eye(3)
-    for axis, angle in enumerate(angles.tolist()):
-        c, s = math.cos(angle), math.sin(angle)
-        i, j = [a for a in range(3) if a != axis]
-        rotation = torch.eye(3)
-        rotation[i, i], rotation[i, j], rotation[j, i], rotation[j, j] = c, -s, s, c
-        matrix = rotation @ matrix
-    return matrix
-
-
 class _Warp:
     """Output voxel -> head voxel: flip, rotation, scaling, shift and a smooth elastic field."""
 
@@ -88,7 +78,7 @@ class _Warp:
         self.output_centre = (torch.tensor(config.shape, dtype=torch.float32) - 1) / 2
         angles = (torch.rand(3, generator=generator) * 2 - 1) * math.radians(config.rotation_deg)
         scale = config.scale_range[0] + (config.scale_range[1] - config.scale_range[0]) * torch.rand((), generator=generator)
-        matrix = _rotation(angles) / scale
+        matrix = torch.from_numpy(rotation_matrix(angles.double().numpy())).float() / scale
         if torch.rand((), generator=generator) < 0.5:
             matrix[:, 0] = -matrix[:, 0]  # left-right mirror
         self.matrix = matrix.to(device)
