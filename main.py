@@ -122,6 +122,7 @@ def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
                           help="use reference/NAME.nii.gz (first name found per case wins; else the case's _seg)")
     evaluate.add_argument("--out", type=Path, help="JSON report (default: ./revseg-evaluation-DATE.json)")
     evaluate.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    evaluate.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x slower)")
     evaluate.add_argument("--predictions", type=Path,
                           help="score the existing DIR/<case>.nii.gz instead of segmenting (re-scoring)")
     evaluate.add_argument("--save-predictions", type=Path,
@@ -222,6 +223,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} already exists; choose another --out or pass --force")
     config = EvaluationConfig(
         data=args.data, reference=parse_reference_names(args.reference), weights=args.weights, device=args.device,
+        tta=args.tta,
         predictions=args.predictions, brats_evaluation=args.brats_evaluation, force=args.force,
         save_predictions=args.save_predictions or out.with_name(out.name.removesuffix(".json") + "-predictions"))
 

@@ -151,3 +151,21 @@ def test_segments_with_the_real_pipeline_then_scores_the_exported_file(tmp_path:
     assert code == 0 and rescored["cases"][0]["dice"] == record["cases"][0]["dice"]
     assert rescored["settings"]["weights"]["sha256"] == settings["weights"]["sha256"]
     assert rescored["cases"][0]["prediction"]["device"] == "cpu"
+
+
+def test_tta_reaches_the_segmenter_and_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.engine.inference.helpers import small_case, tiny_checkpoint
+    from tests.engine.synthetic_cases import tumour_labels
+    from tests.engine.test_prepare import BRATS_LIKE
+
+    weights = tiny_checkpoint(tmp_path / "tiny.safetensors", demo=True)
+    case = small_case(tmp_path / "data" / "P8")
+    write_label(case / "reference" / "manual.nii.gz", tumour_labels(BRATS_LIKE), BRATS_LIKE.affine)
+    out = tmp_path / "eval.json"
+    code, _, stderr = run_main(capsys, "evaluate", "--data", str(case), "--weights", str(weights), "--device", "cpu",
+                               "--tta", "--out", str(out))
+    assert code == 0, stderr
+    record = json.loads(out.read_text())
+    assert record["settings"]["tta"] is True
+    sidecar = json.loads((tmp_path / "eval-predictions" / "P8.json").read_text())
+    assert sidecar["inference"]["tta"] is True

@@ -93,7 +93,7 @@ def settings_record(result: EvaluationResult) -> dict[str, Any]:
     return {"data": str(config.data), "reference": list(config.reference) or None,
             "mode": "predictions" if config.predictions is not None else "segment",
             "predictions": str(config.predictions or config.save_predictions), "weights": weights,
-            "device": config.device,
+            "device": config.device, "tta": config.tta,
             "devices_used": sorted({d for c in result.cases if (d := c.provenance.get("device"))}),
             "date": result.date, "revseg_version": __version__,
             "brats_evaluation": result.official_version}

@@ -23,6 +23,7 @@ from engine.evaluation.official import OfficialEvaluator, OfficialScores
 from engine.evaluation.scoring import CaseScores, check_same_grid, read_label_map, score_pair
 
 if TYPE_CHECKING:  # annotations only: engine.segment pulls in torch, which --predictions runs do not need
+    from engine.inference.postprocess import PostprocessConfig
     from engine.segment import Segmenter
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class EvaluationConfig:
         reference: reference names in order of preference (``reference/NAME.nii.gz``).
         weights: checkpoint to segment with (None: the bundled weights).
         device: inference device ("auto", "cpu", "cuda", ...).
+        tta: mirroring test-time augmentation when segmenting (8 flips, 8x slower).
+        postprocess: post-processing settings when segmenting (None: the engine's defaults).
         predictions: score the existing ``<predictions>/<case>.nii.gz`` instead of segmenting.
         save_predictions: where segmenting writes ``<case>.nii.gz`` (and its sidecar); needed without
             ``predictions``.
@@ -52,6 +55,8 @@ class EvaluationConfig:
     reference: tuple[str, ...] = ()
     weights: Path | None = None
     device: str = "auto"
+    tta: bool = False
+    postprocess: PostprocessConfig | None = None
     predictions: Path | None = None
     save_predictions: Path | None = None
     brats_evaluation: bool = False
@@ -147,7 +152,7 @@ def _load_segmenter(config: EvaluationConfig) -> Segmenter:
     from engine.inference.predictor import PredictorConfig
     from engine.segment import load_segmenter
 
-    return load_segmenter(config.weights, PredictorConfig(device=config.device))
+    return load_segmenter(config.weights, PredictorConfig(device=config.device, tta=config.tta), config.postprocess)
 
 
 def _segmenter_weights(segmenter: Segmenter) -> dict[str, Any]:
