@@ -5,7 +5,8 @@
 #   bash scripts/gpu/train_real.sh train STOP_MIN       (re)start all five models for STOP_MIN minutes each
 #   bash scripts/gpu/train_real.sh score                score the models, pack checkpoints into $OUT
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
-# all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py (carried).
+# all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
+# call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
 source scripts/gpu/common.sh
 RUNS=runs/issue14
 SYNTH=$RUNS/synth
@@ -44,6 +45,8 @@ gen)
   ;;
 train)
   STOP=$2
+  # Run R3 lost four models' continuation this way: a call that does not carry .pack/real finds it removed.
+  [ -d "$REAL" ] || { echo "no $REAL on this machine: carry .pack/real (and .whl) with every train call"; exit 2; }
   start_model S 0 "$STOP" 18.5 "$SYNTH/train"
   start_model L-BraTS-GLI-00000-000 $((1 % NGPU)) "$STOP" 14.5 "$SYNTH/train" "$(real_without BraTS-GLI-00000-000)"
   start_model L-BraTS-GLI-00001-000 0 "$STOP" 14.5 "$SYNTH/train" "$(real_without BraTS-GLI-00001-000)"
