@@ -30,8 +30,6 @@ from trainer.data import (
     CHANNELS,
     build_training_cache,
     cached_cases,
-    discover_cases,
-    is_cache_folder,
     load_or_write_split,
     source_case_ids,
 )
@@ -143,11 +141,9 @@ class Trainer:
         cfg, ctx = self.config, self.context
         sources = self.data_dirs + self.val_dirs
         if ctx.is_main:
-            for source in sources:  # bad --data fails here, before the run folder is created
-                if not is_cache_folder(source):
-                    discover_cases(source)
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            # it checks every source before it writes anything: bad --data fails before the run folder exists
             build_training_cache(sources, self.cache_dir, workers=cfg.num_workers)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         barrier(ctx)
         cases = {c.case_id: c for c in cached_cases(self.cache_dir)}
