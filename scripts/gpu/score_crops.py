@@ -16,11 +16,9 @@ import numpy as np
 import torch
 
 from engine.checkpoint import load_model
-from engine.evaluation.scoring import false_positive_components
+from engine.evaluation.scoring import LabelImage, score_pair
 from engine.inference.postprocess import PostprocessConfig, labels_from_regions, postprocess
 from engine.inference.predictor import Predictor, PredictorConfig
-from engine.labels import REGIONS, region_masks
-from engine.metrics import region_scores
 from trainer.data import cached_cases
 
 
@@ -33,14 +31,19 @@ def predict_label(predictor: Predictor, image: np.ndarray, post: PostprocessConf
     return postprocess(label, 0.001, post).label
 
 
-def score(label: np.ndarray, reference: np.ndarray) -> dict:
-    regions = region_scores(label, reference, (1.0, 1.0, 1.0))
-    ours, theirs = region_masks(label), region_masks(reference)
-    fp = false_positive_components(label, reference, 0.001)
-    record = {f"dice_{r}": (regions[r].dice if theirs[r].any() else None) for r in REGIONS}
-    record |= {f"hd95_{r}": (regions[r].hd95 if theirs[r].any() else None) for r in REGIONS}
-    record |= {f"ml_{r}": [round(float(ours[r].sum()) / 1000, 2), round(float(theirs[r].sum()) / 1000, 2)]
-               for r in REGIONS}
+def score(label: np.ndarray, reference: np.ndarray, case_id: str) -> dict:
+    """`evaluate`'s scores (engine.evaluation.scoring.score_pair) on a 1 mm cached case, as a flat record."""
+    def image(array: np.ndarray) -> LabelImage:
+        return LabelImage(Path(case_id), array, np.eye(4), "brats2020")
+
+    scores = score_pair(image(label), image(reference))
+    regions = ("ET", "TC", "WT")
+    has = scores.reference_has
+    record = {f"dice_{r}": (scores.regions[r].dice if has[r] else None) for r in regions}
+    record |= {f"hd95_{r}": (scores.regions[r].hd95 if has[r] else None) for r in regions}
+    record |= {f"ml_{r}": [round(scores.volumes_ml[r]["ours"], 2), round(scores.volumes_ml[r]["reference"], 2)]
+               for r in regions}
+    fp = scores.false_positives
     record |= {"fp_wt_n": fp.wt_count, "fp_wt_ml": round(fp.wt_ml, 2), "fp_et_n": fp.et_count,
                "fp_et_ml": round(fp.et_ml, 2), "fp_et_max_ml": round(fp.largest_et_ml, 2)}
     return record
@@ -69,7 +72,7 @@ def main() -> None:
         for case_id in (only.split("+") if only else wanted):
             image, reference = cases[case_id].load(mmap=False)
             label = predict_label(predictor, image, post)
-            results.append({"model": name, "case": case_id, **score(label, np.asarray(reference))})
+            results.append({"model": name, "case": case_id, **score(label, np.asarray(reference), case_id)})
         predictor.release()  # free the GPU memory of this model's CUDA graphs before the next model
     args.out.write_text(json.dumps({"postprocess": post.__dict__, "results": results}, indent=1))
     print(f"{'model':10} {'case':22} {'ET':>6} {'TC':>6} {'WT':>6}  fpET(n/mL/max)")
