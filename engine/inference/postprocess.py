@@ -51,7 +51,7 @@ class PostprocessConfig:
             the argmax).
         min_et_ml: ET smaller than this (whole case, mL) becomes necrosis; 0 turns it off.
         min_component_ml: whole-tumour components smaller than this (mL) are removed; 0 turns it off.
-        min_et_component_ml: ET components smaller than this (mL) become necrosis; 0 turns it off.
+        min_et_component_ml: ET components smaller than this (mL) take the label around them; 0 turns it off.
     """
 
     threshold: float = DEFAULT_THRESHOLD
@@ -86,7 +86,7 @@ class Segmentation:
         lesions: number of connected components of WT.
         et_suppressed: the ET was below ``min_et_ml`` and became necrosis.
         removed_components: number of whole-tumour components below ``min_component_ml`` removed.
-        et_components_relabelled: number of ET components below ``min_et_component_ml`` turned into necrosis.
+        et_components_relabelled: number of ET components below ``min_et_component_ml`` given the label around them.
     """
 
     label: np.ndarray
