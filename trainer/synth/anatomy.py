@@ -51,6 +51,7 @@ CEREBELLUM = (7, 8, 46, 47)
 # Parts stored in the packed map beside the tissue class (bit flags of a second uint8 volume).
 PART_LEFT, PART_RIGHT, PART_CEREBELLUM = 1, 2, 4
 BRAIN_CLASSES = (WM, CORTEX, CEREBELLAR_GM, DEEP_GM, PALLIDUM, VENTRICLE)
+TUMOUR_CLASSES = (NECROSIS, NON_ENHANCING, OEDEMA, ENHANCING)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,11 @@ def geodesic_dilate(seed: torch.Tensor, allowed: torch.Tensor, steps: int) -> to
     return grown
 
 
+def in_classes(volume: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    """Boolean mask of the voxels of an integer volume whose value is one of ``classes``."""
+    return torch.isin(volume, torch.tensor(classes, dtype=volume.dtype, device=volume.device))
+
+
 def sample_labels(labels: torch.Tensor, coordinates: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour lookup of an integer volume at voxel coordinates (..., 3) given in (D, H, W) order."""
     sizes = torch.tensor(labels.shape, dtype=coordinates.dtype, device=coordinates.device)

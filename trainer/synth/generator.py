@@ -18,7 +18,7 @@ from engine.labels import EDEMA, ENHANCING, NECROSIS
 from engine.preprocess.normalize import zscore_in_mask
 from trainer.augment import rotation_matrix
 from trainer.synth import anatomy as A
-from trainer.synth.fields import sample_labels, smooth_noise
+from trainer.synth.fields import in_classes, sample_labels, smooth_noise
 from trainer.synth.mimics import add_mimics, skull_strip_mask
 from trainer.synth.render import CONTRASTS, RenderConfig, render_contrast
 from trainer.synth.tumour import KINDS, Lesion, draw_lesions, mass_effect, paint_lesion
@@ -127,10 +127,7 @@ def _tissue_on_grid(anatomy: A.AnatomyMap, warp: _Warp, lesions: list[Lesion], s
 
 def _brain_box(tissue: torch.Tensor, margin: int = BOX_MARGIN) -> tuple[slice, ...]:
     """The brain's bounding box on the grid, with room for skull-strip remnants around it."""
-    brain = torch.zeros_like(tissue, dtype=torch.bool)
-    for tissue_class in (*A.BRAIN_CLASSES, A.NECROSIS, A.NON_ENHANCING, A.OEDEMA, A.ENHANCING):
-        brain |= tissue == tissue_class
-    points = brain.nonzero()
+    points = in_classes(tissue, (*A.BRAIN_CLASSES, *A.TUMOUR_CLASSES)).nonzero()
     if len(points) == 0:
         raise ValueError("the deformed head shows no brain on the output grid")
     low, high = points.min(0).values.tolist(), points.max(0).values.tolist()

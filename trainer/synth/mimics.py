@@ -18,33 +18,25 @@ from __future__ import annotations
 import torch
 
 from trainer.synth import anatomy as A
-from trainer.synth.fields import dilate, erode, smooth_noise
+from trainer.synth.fields import dilate, erode, in_classes, smooth_noise
 
 
 def _u(generator: torch.Generator) -> float:
     return float(torch.rand((), generator=generator))
 
 
-def _in(tissue: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
-    mask = torch.zeros_like(tissue, dtype=torch.bool)
-    for value in classes:
-        mask |= tissue == value
-    return mask
-
-
-TUMOUR = (A.NECROSIS, A.NON_ENHANCING, A.OEDEMA, A.ENHANCING)
-PARENCHYMA = (A.WM, A.CORTEX, A.CEREBELLAR_GM, A.DEEP_GM, A.PALLIDUM, *TUMOUR)
+PARENCHYMA = (A.WM, A.CORTEX, A.CEREBELLAR_GM, A.DEEP_GM, A.PALLIDUM, *A.TUMOUR_CLASSES)
 
 
 def add_mimics(tissue: torch.Tensor, parts: torch.Tensor, generator: torch.Generator) -> None:
     """Paint vessels, dura, falx, tentorium, sinuses and choroid plexus into ``tissue`` (in place)."""
-    parenchyma = _in(tissue, PARENCHYMA)
-    outside_brain = ~parenchyma & ~_in(tissue, (A.VENTRICLE,))
-    hull = parenchyma | _in(tissue, (A.VENTRICLE, A.SULCAL_CSF))
+    parenchyma = in_classes(tissue, PARENCHYMA)
+    outside_brain = ~parenchyma & ~in_classes(tissue, (A.VENTRICLE,))
+    hull = parenchyma | in_classes(tissue, (A.VENTRICLE, A.SULCAL_CSF))
     shell = dilate(hull, 2) & ~hull
     _dural_sheets(tissue, parts, outside_brain, shell, generator)
     if _u(generator) < 0.8:
-        tissue[shell & ~_in(tissue, (A.SINUS, A.BACKGROUND))] = A.DURA
+        tissue[shell & ~in_classes(tissue, (A.SINUS, A.BACKGROUND))] = A.DURA
     _cortical_vessels(tissue, parenchyma, generator)
     _choroid_plexus(tissue, generator)
 
@@ -72,7 +64,7 @@ def _cortical_vessels(tissue: torch.Tensor, parenchyma: torch.Tensor, generator:
     second = smooth_noise(shape, cells, generator, tissue.device)
     width = 0.06 + 0.08 * _u(generator)
     tubes = (first.abs() < width) & (second.abs() < width)
-    where = _in(tissue, (A.SULCAL_CSF,)) | (dilate(parenchyma, 1) & ~parenchyma & ~_in(tissue, (A.BACKGROUND,)))
+    where = in_classes(tissue, (A.SULCAL_CSF,)) | (dilate(parenchyma, 1) & ~parenchyma & ~in_classes(tissue, (A.BACKGROUND,)))
     tissue[tubes & where] = A.VESSEL
 
 
@@ -87,9 +79,9 @@ def _choroid_plexus(tissue: torch.Tensor, generator: torch.Generator) -> None:
 
 def skull_strip_mask(tissue: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A BraTS-like brain mask: brain, some CSF, and random remnants or cuts along its edge."""
-    brain = _in(tissue, (*PARENCHYMA, A.VENTRICLE, A.CHOROID))
+    brain = in_classes(tissue, (*PARENCHYMA, A.VENTRICLE, A.CHOROID))
     csf_reach = int(4 * _u(generator))
-    mask = brain | (dilate(brain, csf_reach) & _in(tissue, (A.SULCAL_CSF, A.VESSEL, A.DURA, A.SINUS)))
+    mask = brain | (dilate(brain, csf_reach) & in_classes(tissue, (A.SULCAL_CSF, A.VESSEL, A.DURA, A.SINUS)))
     mask = erode(dilate(mask, 2), 2) & (tissue != A.BACKGROUND) | brain  # close small gaps, never lose brain
     shape = tuple(tissue.shape)
     if _u(generator) < 0.5:  # remnants: patches of whatever lies just outside
@@ -98,5 +90,5 @@ def skull_strip_mask(tissue: torch.Tensor, generator: torch.Generator) -> torch.
     if _u(generator) < 0.35:  # cuts: the stripping took some of the brain's edge away
         edge = mask & ~erode(mask, 2 + int(4 * _u(generator)))
         cut = smooth_noise(shape, (8, 8, 6), generator, tissue.device) > 1.2 + 0.6 * _u(generator)
-        mask &= ~(edge & cut & ~_in(tissue, TUMOUR))
+        mask &= ~(edge & cut & ~in_classes(tissue, A.TUMOUR_CLASSES))
     return mask

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from trainer.synth import anatomy as A
-from trainer.synth.fields import blur, resample_linear, smooth_noise
+from trainer.synth.fields import blur, in_classes, resample_linear, smooth_noise
 
 CONTRASTS = ("t1", "t1ce", "t2", "flair")
 
@@ -40,7 +40,6 @@ PRIORS: dict[int, tuple[float, float, float, float] | None] = {
     A.ENHANCING: (0.75, 1.55, 1.00, 1.10),
 }
 ENHANCING_CLASSES = (A.VESSEL, A.DURA, A.SINUS, A.CHOROID, A.ENHANCING)
-TUMOUR_CLASSES = (A.NECROSIS, A.NON_ENHANCING, A.OEDEMA, A.ENHANCING)
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def class_means(contrast: int, generator: torch.Generator, config: RenderConfig)
         if prior is None:
             means[tissue_class] = _u(generator, 0.1, 1.5)
             continue
-        spread = config.tumour_spread if tissue_class in (*TUMOUR_CLASSES, *ENHANCING_CLASSES) else config.mean_spread
+        spread = config.tumour_spread if tissue_class in (*A.TUMOUR_CLASSES, *ENHANCING_CLASSES) else config.mean_spread
         means[tissue_class] = prior[contrast] * float(torch.exp(spread * torch.randn((), generator=generator)))
     return means
 
@@ -88,7 +87,7 @@ def render_contrast(tissue: torch.Tensor, contrast: int, generator: torch.Genera
     index = tissue.long()
     shape = tuple(tissue.shape)
     image = means[index] * (1 + noise_level[index] * torch.randn(shape, generator=generator).to(tissue.device))
-    tumour = torch.isin(tissue, torch.tensor(TUMOUR_CLASSES, device=tissue.device, dtype=tissue.dtype))
+    tumour = in_classes(tissue, A.TUMOUR_CLASSES)
     if tumour.any():
         texture = 1 + _u(generator, 0.0, 0.2) * smooth_noise(shape, (30, 30, 20), generator, tissue.device)
         image = torch.where(tumour, image * texture, image)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from trainer.synth import anatomy as A
-from trainer.synth.fields import geodesic_dilate, smooth_noise
+from trainer.synth.fields import geodesic_dilate, in_classes, smooth_noise
 
 KINDS = ("glioblastoma", "solid", "low_grade", "cystic_metastasis", "multifocal")
 
@@ -127,7 +127,7 @@ def paint_lesion(tissue: torch.Tensor, lesion: Lesion, generator: torch.Generato
     box = _box(lesion, tuple(tissue.shape))
     region = tissue[box]
     shape = tuple(region.shape)
-    brain = _brain(region)
+    brain = in_classes(region, (*A.BRAIN_CLASSES, *A.TUMOUR_CLASSES, A.CHOROID))
     r = _relative_radius(lesion, box, generator, tissue.device)
     core = (r < 1.0) & (brain | (r < 0.7))
     inner = r < lesion.inner * (1 + 0.15 * smooth_noise(shape, 4, generator, tissue.device))
@@ -137,13 +137,6 @@ def paint_lesion(tissue: torch.Tensor, lesion: Lesion, generator: torch.Generato
     region[core & inner] = A.NECROSIS
     region[non_enhancing] = A.NON_ENHANCING
     region[enhancing] = A.ENHANCING
-
-
-def _brain(region: torch.Tensor) -> torch.Tensor:
-    brain = torch.zeros_like(region, dtype=torch.bool)
-    for tissue_class in (*A.BRAIN_CLASSES, A.NECROSIS, A.NON_ENHANCING, A.OEDEMA, A.ENHANCING, A.CHOROID):
-        brain |= region == tissue_class
-    return brain
 
 
 def _core_parts(lesion: Lesion, core: torch.Tensor, inner: torch.Tensor, shape: tuple[int, ...],
