@@ -4,6 +4,12 @@
 #   bash scripts/gpu/train_real.sh gen N STOP_MIN       generate N training + 20 held-out cases, start model S
 #   bash scripts/gpu/train_real.sh train STOP_MIN       (re)start all five models for STOP_MIN minutes each
 #   bash scripts/gpu/train_real.sh score                score the models, pack checkpoints into $OUT
+# Round 2 (fine-tuning all five from round 1's S; the processes outlive the call that starts them):
+#   bash scripts/gpu/train_real.sh gen N 0              generate only (STOP_MIN 0 starts no model)
+#   bash scripts/gpu/train_real.sh stage DIR...         copy carried folders into runs/ (kept while the machine is warm)
+#   bash scripts/gpu/train_real.sh launch INIT MIN      start all five from checkpoint INIT, MIN minutes each, detached
+#   bash scripts/gpu/train_real.sh wait MIN             wait up to MIN minutes for the detached models
+#   bash scripts/gpu/train_real.sh pack NAME...         those models' last checkpoints into $OUT, 15 MB parts
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
@@ -11,6 +17,7 @@ source scripts/gpu/common.sh
 RUNS=runs/issue14
 SYNTH=$RUNS/synth
 REAL=.pack/real
+[ -d "$REAL" ] || REAL=$RUNS/stage/real  # staged by an earlier call of this lease
 CASES=(BraTS-GLI-00000-000 BraTS-GLI-00001-000 TCGA-DU-7294)
 NGPU=$(python3 -c "import torch; print(max(1, torch.cuda.device_count()))")
 mkdir -p "$RUNS"
@@ -33,6 +40,18 @@ start_model() {  # name gpu stop_min max_minutes data...
   echo "started $name on GPU $gpu (${resume[*]:-fresh}, stop after $stop min, budget $budget min)"
 }
 
+launch_model() {  # name gpu init minutes data...: detached (setsid), so it outlives this call
+  local name=$1 gpu=$2 init=$3 budget=$4; shift 4
+  local data=()
+  for d in "$@"; do data+=(--data "$d"); done
+  CUDA_VISIBLE_DEVICES=$gpu setsid nohup python3 main.py train "${data[@]}" --val-data "$SYNTH/heldout" \
+    --out "$RUNS/$name" --config synth-v2 init_weights="$init" max_minutes="$budget" \
+    >>"$RUNS/$name.log" 2>&1 </dev/null &
+  echo "launched $name on GPU $gpu from $init for $budget min"
+}
+
+training_processes() { pgrep -f "main.py train" | wc -l; }
+
 case "$1" in
 gen)
   python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/heldout" --n 20 --seed 1 --workers 30 --device cpu \
@@ -40,8 +59,46 @@ gen)
   timeout -k 10 330 python3 -m trainer.synth --anatomy .pack/anatomy --out "$SYNTH/train" --n "$2" --seed 0 --workers 24 --device cuda \
     2>&1 | tail -1 | tee "$OUT/synth_train_gpu.json"
   du -sh "$SYNTH"/* | tee -a "$OUT/synth_train_gpu.json"
-  start_model S 0 "$3" 18.5 "$SYNTH/train"
+  [ "$3" = 0 ] || start_model S 0 "$3" 18.5 "$SYNTH/train"
   wait
+  ;;
+stage)
+  shift
+  mkdir -p "$RUNS/stage"
+  for d in "$@"; do mkdir -p "$RUNS/stage/$(basename "$d")" && cp -r "$d"/. "$RUNS/stage/$(basename "$d")/"; done
+  ls -la "$RUNS"/stage/*
+  ;;
+launch)
+  INIT=$2 MIN=$3
+  [ -d "$REAL" ] || { echo "no real cases: carry .pack/real or stage it first"; exit 2; }
+  [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
+  launch_model S 0 "$INIT" "$MIN" "$SYNTH/train"
+  launch_model L-BraTS-GLI-00000-000 $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$(real_without BraTS-GLI-00000-000)"
+  launch_model L-BraTS-GLI-00001-000 0 "$INIT" "$MIN" "$SYNTH/train" "$(real_without BraTS-GLI-00001-000)"
+  launch_model L-TCGA-DU-7294 $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$(real_without TCGA-DU-7294)"
+  launch_model B $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$REAL"
+  ;;
+wait)
+  deadline=$(( $(date +%s) + ${2%.*} * 60 ))
+  while [ "$(training_processes)" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do
+    sleep 60
+    echo "$(date +%T) $(training_processes) training processes; $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader | tr '\n' ' ')"
+  done
+  uptime
+  ;;
+pack)
+  shift
+  for name in "$@"; do
+    python3 - "$RUNS/$name/checkpoint_last.safetensors" "$OUT/$name.safetensors" <<'PY'
+import sys
+from engine.checkpoint import load_model, save_checkpoint
+model, loaded = load_model(sys.argv[1])  # float16 on disk: half the size, what the app ships
+save_checkpoint(sys.argv[2], model.half(), loaded.config, labels=loaded.labels, normalization=loaded.normalization,
+                training=loaded.training, extra=loaded.metadata.get("extra"))
+PY
+    (cd "$OUT" && split -b 15M "$name.safetensors" "$name.part." && rm "$name.safetensors")
+  done
+  ls -la "$OUT"
   ;;
 train)
   STOP=$2
@@ -63,7 +120,7 @@ score)
   python3 scripts/gpu/score_crops.py --cache "$RUNS/B/cache" --cases "$(IFS=,; echo "${CASES[*]}")" "${args[@]}" \
     --out "$OUT/real_scores.json"
   ;;
-*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score"; exit 2 ;;
+*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | wait MIN | pack NAME..."; exit 2 ;;
 esac
 echo "== runs =="
 for log in "$RUNS"/*.log; do
