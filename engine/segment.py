@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,8 +38,14 @@ from engine.inference.postprocess import (
 )
 from engine.inference.predictor import Predictor, PredictorConfig
 from engine.io.guess import ROLES
-from engine.prepare import prepare_case
+from engine.io.output_paths import (
+    check_output_collisions,
+    check_outputs_clear_of_inputs,
+    existing_input_paths,
+)
+from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
+from engine.staging import staging_folder
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +255,7 @@ def segment_case(
     segmenter: Segmenter | None = None,
     compile: bool = False,
     postprocess_config: PostprocessConfig | None = None,
+    memory_limit_gb: float | None = None,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -271,6 +277,8 @@ def segment_case(
         compile: ``torch.compile`` the network on CUDA (``PredictorConfig.compile``: faster per case after tens
             of seconds of compilation; for batch runs).
         postprocess_config: threshold, minimum lesion and ET volumes (None: ``PostprocessConfig()``'s defaults).
+        memory_limit_gb: memory limit of the inputs' header budget (``engine.io.budget``; None: the
+            REVSEG_MEMORY_LIMIT_GB environment variable, else the default).
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
@@ -278,6 +286,8 @@ def segment_case(
     start = time.perf_counter()
     out_nifti = Path(out_nifti)
     targets = _targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
+    check_output_collisions(targets)
+    check_outputs_clear_of_inputs(targets, existing_input_paths(input_path, overrides))
     for kind in ("nifti", "json", "dicom-seg"):
         if kind in targets:
             check_writable(targets[kind], force)
@@ -289,7 +299,7 @@ def segment_case(
     created = _make_parent(out_nifti.parent)
     try:
         return _segment_prepared(input_path, overrides, out_nifti, targets, segmenter, timings, start, force,
-                                 progress, cancel)
+                                 progress, cancel, PrepareConfig(memory_limit_gb=memory_limit_gb))
     except BaseException:
         if created is not None and not any(created.iterdir()):
             created.rmdir()  # a failed run leaves no trace, not even an empty folder
@@ -306,11 +316,12 @@ def _make_parent(folder: Path) -> Path | None:
 def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None,
                       out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
                       start: float, force: bool, progress: ProgressCallback | None,
-                      cancel: CancelCheck | None) -> SegmentResult:
+                      cancel: CancelCheck | None, prepare_config: PrepareConfig) -> SegmentResult:
     """The stages after loading: prepare, infer, post-process, export (into a hidden temporary folder)."""
-    with tempfile.TemporaryDirectory(prefix=f".{out_nifti.name}.", dir=out_nifti.parent) as temporary:
+    with staging_folder(out_nifti.parent, out_nifti.name) as temporary:
         mark = time.perf_counter()
-        prepared = prepare_case(input_path, Path(temporary) / "prepared", overrides, progress=progress, cancel=cancel)
+        prepared = prepare_case(input_path, temporary / "prepared", overrides, config=prepare_config,
+                                progress=progress, cancel=cancel, outputs=targets)
         timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
         label = _infer_labels(segmenter, prepared, progress, cancel)
         timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
