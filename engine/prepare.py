@@ -35,9 +35,9 @@ from engine.errors import (
 from engine.export.atomic import publish_mode
 from engine.geometry import overlap_fraction
 from engine.io.guess import ROLES
-from engine.io.inputs import load_inputs, plan_inputs
+from engine.io.inputs import InputPlan, load_inputs, plan_inputs
 from engine.io.native import NativeImage
-from engine.io.output_paths import check_outputs_clear_of_inputs, planned_files
+from engine.io.output_paths import check_outputs_clear_of_inputs, existing_input_paths, planned_files
 from engine.lazy import lazy_module
 from engine.prepared import (
     MANIFEST,
@@ -225,6 +225,7 @@ def prepare_case(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     outputs: Mapping[str, Path] | None = None,
+    plan: InputPlan | None = None,
 ) -> PreparedCase:
     """Bring a case into the model's working space and write it to ``out_dir``.
 
@@ -238,14 +239,17 @@ def prepare_case(
         progress: ``progress(stage, done, total)`` as steps advance.
         cancel: polled during long steps; raises ``OperationCancelled``.
         outputs: the caller's final output paths (kind -> path), refused when one of them is a planned input.
+        plan: an input plan the caller already made (``plan_inputs``); then ``input_path`` and ``overrides``
+            are not used.
 
     Raises:
         CaseError (a ValueError) and subclasses for bad input; OutputExistsError (a ValueError) for an
         occupied ``out_dir``; OperationCancelled when cancelled.
     """
     config, out_dir = config or PrepareConfig(), Path(out_dir)
+    check_outputs_clear_of_inputs({"out": out_dir}, existing_input_paths(input_path, overrides))
     _check_out_dir(out_dir, force)
-    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    plan = plan or plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
     check_outputs_clear_of_inputs({"out": out_dir, **(outputs or {})}, planned_files(plan))
     images = load_inputs(plan, progress, cancel, config.memory_limit_gb)
     space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm, config.keep_obliquity)

@@ -15,8 +15,8 @@ Folder layout::
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -38,10 +38,13 @@ from engine.inference.postprocess import (
 )
 from engine.inference.predictor import Predictor, PredictorConfig
 from engine.io.guess import ROLES
+from engine.io.headers import check_plan
+from engine.io.inputs import InputPlan, plan_inputs
 from engine.io.output_paths import (
     check_output_collisions,
     check_outputs_clear_of_inputs,
     existing_input_paths,
+    planned_files,
 )
 from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
@@ -291,6 +294,10 @@ def segment_case(
     for kind in ("nifti", "json", "dicom-seg"):
         if kind in targets:
             check_writable(targets[kind], force)
+    # Plan (headers only) before any work: outputs on planned inputs and over-budget inputs are refused now.
+    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    check_outputs_clear_of_inputs(targets, planned_files(plan))
+    check_plan(plan, memory_limit_gb)
     timings: dict[str, float] = {}
     if segmenter is None:
         config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
@@ -298,7 +305,7 @@ def segment_case(
     timings["load"] = time.perf_counter() - start
     created = _make_parent(out_nifti.parent)
     try:
-        return _segment_prepared(input_path, overrides, out_nifti, targets, segmenter, timings, start, force,
+        return _segment_prepared(plan, out_nifti, targets, segmenter, timings, start, force,
                                  progress, cancel, PrepareConfig(memory_limit_gb=memory_limit_gb))
     except BaseException:
         if created is not None and not any(created.iterdir()):
@@ -313,15 +320,14 @@ def _make_parent(folder: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
-def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None,
-                      out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
+def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
                       start: float, force: bool, progress: ProgressCallback | None,
                       cancel: CancelCheck | None, prepare_config: PrepareConfig) -> SegmentResult:
     """The stages after loading: prepare, infer, post-process, export (into a hidden temporary folder)."""
     with staging_folder(out_nifti.parent, out_nifti.name) as temporary:
         mark = time.perf_counter()
-        prepared = prepare_case(input_path, temporary / "prepared", overrides, config=prepare_config,
-                                progress=progress, cancel=cancel, outputs=targets)
+        prepared = prepare_case(plan.input_path, temporary / "prepared", config=prepare_config, progress=progress,
+                                cancel=cancel, outputs=targets, plan=plan)
         timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
         label = _infer_labels(segmenter, prepared, progress, cancel)
         timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()

@@ -11,9 +11,11 @@ the ``REVSEG_MEMORY_LIMIT_GB`` environment variable or by the caller (the CLI's 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,13 +69,29 @@ class InputEstimate:
         return tuple(n * s for n, s in zip(self.shape, self.spacing_mm, strict=True))  # type: ignore[return-value]
 
 
+_ACTIVE_LIMIT_GB: contextvars.ContextVar[float | None] = contextvars.ContextVar("revseg_memory_limit_gb", default=None)
+
+
+@contextlib.contextmanager
+def memory_limit(limit_gb: float | None) -> Iterator[None]:
+    """Within the block, ``memory_limit_bytes()`` uses ``limit_gb`` (None: leave the limit as it is)."""
+    token = _ACTIVE_LIMIT_GB.set(limit_gb if limit_gb is not None else _ACTIVE_LIMIT_GB.get())
+    try:
+        yield
+    finally:
+        _ACTIVE_LIMIT_GB.reset(token)
+
+
 def memory_limit_bytes(limit_gb: float | None = None) -> int:
-    """The memory limit: ``limit_gb``, else the environment variable, else the default.
+    """The memory limit: ``limit_gb``, else the one of an enclosing ``memory_limit`` block, else the environment
+    variable, else the default.
 
     Raises:
         CaseError: the limit given is not a positive number.
     """
-    value: object = limit_gb if limit_gb is not None else os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GB)
+    value: object = limit_gb if limit_gb is not None else _ACTIVE_LIMIT_GB.get()
+    if value is None:
+        value = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GB)
     try:
         limit = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -133,6 +151,15 @@ def check_working_grid(shape: tuple[int, ...]) -> None:
                         f"(a {round(MAX_WORKING_VOXELS ** (1 / 3))} mm cube); check the T1ce's voxel size and dimensions")
 
 
+def check_input_memory(estimate: InputEstimate, limit: int | None = None) -> None:
+    """Refuse one input whose reading alone needs more than ``limit`` bytes (None: the configured limit)."""
+    limit = memory_limit_bytes() if limit is None else limit
+    if estimate.read_bytes > limit:
+        raise CaseError(f"{estimate.name} is {' x '.join(map(str, estimate.shape))} voxels: reading it needs "
+                        f"{_gb(estimate.read_bytes)}, above the memory limit of {_gb(limit)}; raise the limit with "
+                        f"--memory-limit GB or {MEMORY_LIMIT_ENV} if this machine has the memory")
+
+
 def check_case_budget(estimates: Mapping[str, InputEstimate], limit_gb: float | None = None) -> int:
     """Refuse a case whose inputs or working grid exceed the memory limit; return the estimated peak bytes.
 
@@ -143,10 +170,9 @@ def check_case_budget(estimates: Mapping[str, InputEstimate], limit_gb: float | 
     limit = memory_limit_bytes(limit_gb)
     hint = f"raise the limit with --memory-limit GB or {MEMORY_LIMIT_ENV} if this machine has the memory"
     for estimate in estimates.values():
+        check_input_memory(estimate, limit)
+    for estimate in estimates.values():
         check_geometry(estimate.name, estimate.shape, estimate.spacing_mm)
-        if estimate.read_bytes > limit:
-            raise CaseError(f"{estimate.name} is {' x '.join(map(str, estimate.shape))} voxels: reading it needs "
-                            f"{_gb(estimate.read_bytes)}, above the memory limit of {_gb(limit)}; {hint}")
     grid = working_voxels(estimates["t1ce"])
     check_working_grid((grid,))
     kept = sum(e.kept_bytes for e in estimates.values())

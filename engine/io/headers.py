@@ -8,7 +8,6 @@ no pixel spacing, a compression no installed decoder reads) and applies the memo
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,7 +55,6 @@ def nifti_estimate(path: Path) -> InputEstimate:
         raise CaseError(f"{path.name} has shape {shape}: that is a 2D image; a 3D volume is needed")
     dtype = np.dtype(image.header.get_data_dtype())
     check_dtype(dtype, path.name)
-    _check_uncompressed_size(path, image, math.prod(shape) * dtype.itemsize)
     affine = np.asarray(image.affine, dtype=float)
     if not np.isfinite(affine).all():
         raise CaseError(f"{path.name} has a non-finite voxel-to-world matrix; its header geometry is broken")
@@ -64,11 +62,12 @@ def nifti_estimate(path: Path) -> InputEstimate:
     return InputEstimate(path.name, shape, spacing, dtype.itemsize)  # type: ignore[arg-type]
 
 
-def _check_uncompressed_size(path: Path, image: object, data_bytes: int) -> None:
+def check_nifti_size(path: Path, estimate: InputEstimate) -> None:
     """An uncompressed .nii must hold the voxels its header declares (a .nii.gz is checked when read)."""
     if path.name.lower().endswith(".gz"):
         return
-    offset = int(getattr(image, "dataobj").offset)  # noqa: B009 - ArrayProxy attribute
+    offset = int(_nifti_header(path).dataobj.offset)
+    data_bytes = estimate.voxels * estimate.stored_itemsize
     size = path.stat().st_size
     if size < offset + data_bytes:
         raise CaseError(f"{path.name} is truncated: its header declares {offset + data_bytes} bytes, the file holds "
@@ -168,5 +167,8 @@ def check_plan(plan: InputPlan, memory_limit_gb: float | None = None) -> int:
     """
     estimates = plan_estimates(plan)
     peak = check_case_budget(estimates, memory_limit_gb)
+    for role, choice in plan.choices.items():
+        if choice.nifti is not None:
+            check_nifti_size(Path(choice.nifti), estimates[role])
     log.info("case budget: about %.2f GB peak", peak / 1024 ** 3)
     return peak

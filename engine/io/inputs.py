@@ -23,6 +23,7 @@ from engine.errors import (
     ProgressCallback,
     check_cancel,
 )
+from engine.io.budget import memory_limit
 from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
 from engine.io.dicom_volume import read_dicom_series
 from engine.io.guess import ROLES, RoleGuess
@@ -184,6 +185,12 @@ def load_inputs(
     if plan.problems:
         raise CaseError(plan.problems[0])
     check_plan(plan, memory_limit_gb)
+    with memory_limit(memory_limit_gb):
+        return _read_planned(plan, progress, cancel)
+
+
+def _read_planned(plan: InputPlan, progress: ProgressCallback | None, cancel: CancelCheck | None
+                  ) -> dict[str, NativeImage]:
     images = {}
     for role in ROLES:
         check_cancel(cancel, "loading")

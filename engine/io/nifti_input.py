@@ -16,9 +16,9 @@ import numpy as np
 
 from engine.errors import AmbiguousInputError, CaseError
 from engine.geometry import Grid, check_affine
-from engine.io.budget import check_mr_content, memory_limit_bytes
+from engine.io.budget import check_input_memory, check_mr_content
 from engine.io.guess import ROLES, RoleGuess, guess_from_text
-from engine.io.headers import nifti_estimate
+from engine.io.headers import check_nifti_size, nifti_estimate
 from engine.io.native import InputSource, NativeImage
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,8 @@ def read_nifti_image(path: Path) -> nib.Nifti1Image:
         CaseError: unreadable or truncated file, not 3D, or a 2D image stored as 3D.
     """
     estimate = nifti_estimate(path)  # header first: refuse what would not fit in memory before reading
-    if estimate.read_bytes > memory_limit_bytes():
-        raise CaseError(f"{path.name} is {' x '.join(map(str, estimate.shape))} voxels: reading it needs "
-                        f"{estimate.read_bytes / 1024 ** 3:.1f} GB, above the memory limit; raise it with "
-                        "--memory-limit GB or REVSEG_MEMORY_LIMIT_GB if this machine has the memory")
+    check_input_memory(estimate)
+    check_nifti_size(path, estimate)
     try:
         image = nib.load(str(path))
         image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine, image.header)
