@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 DEBUG_HINT = "rerun with REVSEG_DEBUG=1 for the details"
 # Loggers of RevSeg itself; everything else (pydicom, nibabel, highdicom ...) is a library.
@@ -66,12 +67,12 @@ def error_line(error: BaseException) -> str:
     return f"{what}: {detail or 'no message'}; check the input files named in the command, or {DEBUG_HINT}"
 
 
-class _OwnOrSevere(logging.Filter):
-    """Pass RevSeg's own records, and library records of level ERROR or above."""
+class _OwnOnly(logging.Filter):
+    """Pass RevSeg's own records only: a library's errors (pydicom logs each failed decoder with its traceback)
+    are summed up by the one error line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        own = record.name.split(".")[0] in OWN_LOGGERS
-        return own or record.levelno >= logging.ERROR
+        return record.name.split(".")[0] in OWN_LOGGERS
 
 
 def route_warnings(verbose: int) -> None:
@@ -81,9 +82,12 @@ def route_warnings(verbose: int) -> None:
         verbose: the CLI's -v count.
     """
     logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING)
+    terminals = (sys.stderr, sys.__stderr__)
     for handler in logging.getLogger().handlers:
-        for old in [f for f in handler.filters if isinstance(f, _OwnOrSevere)]:
+        if getattr(handler, "stream", None) not in terminals:
+            continue  # a log file or a test's capture handler keeps every record
+        for old in [f for f in handler.filters if isinstance(f, _OwnOnly)]:
             handler.removeFilter(old)
         if not verbose:
-            handler.addFilter(_OwnOrSevere())
+            handler.addFilter(_OwnOnly())

@@ -81,7 +81,7 @@ def _decoded(ds: pydicom.Dataset, series: DicomSeries) -> np.ndarray:
     except Exception as error:  # noqa: BLE001 - any decoder failure means the same thing to the user
         syntax = ds.file_meta.get("TransferSyntaxUID", "?") if hasattr(ds, "file_meta") else "?"
         name = getattr(syntax, "name", str(syntax))
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = " ".join(line.strip() for line in str(error).strip().splitlines())[:300] or type(error).__name__
         raise DicomInputError(f"{Path(ds.filename).name} of series {series.label} ({name}, {syntax}) cannot be "
                               f"decoded ({reason}); export the series uncompressed or install its decoder") from None
     if pixels.ndim != 2:
