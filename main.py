@@ -185,7 +185,17 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight_segment(args: argparse.Namespace) -> object:
+    """Check outputs and input headers before torch is imported, so a bad input is refused in about a second."""
+    from engine.io.preflight import preflight_segment, segment_targets
+
+    targets = segment_targets(args.out, args.dicom_seg)
+    overrides = {m: getattr(args, m) for m in MODALITIES}
+    return preflight_segment(args.input, overrides, targets, force=args.force, memory_limit_gb=args.memory_limit)
+
+
 def _run_segment(args: argparse.Namespace) -> int:
+    plan = None if args.batch else _preflight_segment(args)
     from engine.inference.postprocess import PostprocessConfig
     from engine.segment import segment_case, segment_dataset
 
@@ -207,7 +217,7 @@ def _run_segment(args: argparse.Namespace) -> int:
         else:
             overrides = {m: getattr(args, m) for m in MODALITIES}
             result = segment_case(args.input, overrides, args.out, dicom_seg=args.dicom_seg, force=args.force,
-                                  memory_limit_gb=args.memory_limit, **options)
+                                  memory_limit_gb=args.memory_limit, plan=plan, **options)
     finally:
         if interactive:
             print("", file=sys.stderr)

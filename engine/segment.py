@@ -38,14 +38,8 @@ from engine.inference.postprocess import (
 )
 from engine.inference.predictor import Predictor, PredictorConfig
 from engine.io.guess import ROLES
-from engine.io.headers import check_plan
-from engine.io.inputs import InputPlan, plan_inputs
-from engine.io.output_paths import (
-    check_output_collisions,
-    check_outputs_clear_of_inputs,
-    existing_input_paths,
-    planned_files,
-)
+from engine.io.inputs import InputPlan
+from engine.io.preflight import preflight_segment, segment_targets, sidecar_path  # noqa: F401 - sidecar_path re-exported
 from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
 from engine.staging import staging_folder
@@ -199,23 +193,6 @@ def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: Progre
     return label
 
 
-def sidecar_path(out_nifti: Path) -> Path:
-    """``OUT.nii.gz`` -> ``OUT.json``."""
-    name = out_nifti.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            return out_nifti.with_name(name[: -len(suffix)] + ".json")
-    return out_nifti.with_name(name + ".json")
-
-
-def _targets(out_nifti: Path, dicom_seg: Path | None, prepared_kind: str | None = None) -> dict[str, Path]:
-    targets = {"nifti": out_nifti, "json": sidecar_path(out_nifti)}
-    if dicom_seg is not None:
-        targets["dicom-seg"] = dicom_seg
-        targets["t1ce-dicom"] = dicom_seg.with_name(dicom_seg.name.removesuffix(".dcm") + "_t1ce_dicom")
-    return targets
-
-
 def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, targets: dict[str, Path],
             staging: Path, force: bool, records: Mapping[str, object], cancel: CancelCheck | None) -> dict[str, Path]:
     """Export into ``staging``, add ``records`` (sidecar key -> entry) to the sidecar, then rename into ``targets``."""
@@ -259,6 +236,7 @@ def segment_case(
     compile: bool = False,
     postprocess_config: PostprocessConfig | None = None,
     memory_limit_gb: float | None = None,
+    plan: InputPlan | None = None,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -282,22 +260,18 @@ def segment_case(
         postprocess_config: threshold, minimum lesion and ET volumes (None: ``PostprocessConfig()``'s defaults).
         memory_limit_gb: memory limit of the inputs' header budget (``engine.io.budget``; None: the
             REVSEG_MEMORY_LIMIT_GB environment variable, else the default).
+        plan: the inputs as ``engine.io.preflight.preflight_segment`` planned and checked them for these
+            outputs (the CLI checks before importing torch); None plans and checks here.
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
     """
     start = time.perf_counter()
     out_nifti = Path(out_nifti)
-    targets = _targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
-    check_output_collisions(targets)
-    check_outputs_clear_of_inputs(targets, existing_input_paths(input_path, overrides))
-    for kind in ("nifti", "json", "dicom-seg"):
-        if kind in targets:
-            check_writable(targets[kind], force)
-    # Plan (headers only) before any work: outputs on planned inputs and over-budget inputs are refused now.
-    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
-    check_outputs_clear_of_inputs(targets, planned_files(plan))
-    check_plan(plan, memory_limit_gb)
+    targets = segment_targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
+    if plan is None:
+        plan = preflight_segment(input_path, overrides, targets, force=force, memory_limit_gb=memory_limit_gb,
+                                 progress=progress, cancel=cancel)
     timings: dict[str, float] = {}
     if segmenter is None:
         config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
@@ -320,8 +294,8 @@ def _make_parent(folder: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
-def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
-                      start: float, force: bool, progress: ProgressCallback | None,
+def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter,
+                      timings: dict[str, float], start: float, force: bool, progress: ProgressCallback | None,
                       cancel: CancelCheck | None, prepare_config: PrepareConfig) -> SegmentResult:
     """The stages after loading: prepare, infer, post-process, export (into a hidden temporary folder)."""
     with staging_folder(out_nifti.parent, out_nifti.name) as temporary:
