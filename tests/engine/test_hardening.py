@@ -111,3 +111,29 @@ def test_recorded_slice_files_must_be_absolute_without_parent_steps(name: str) -
 def test_error_line_is_one_non_empty_sentence(error: BaseException, fragment: str) -> None:
     line = error_line(error)
     assert fragment in line and "\n" not in line and "weights_only=False" not in line
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_library_warnings_reach_stderr_only_with_verbose(verbose: int, capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import sys
+    import warnings
+
+    from engine.cli_errors import route_warnings
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)  # what logging.basicConfig installs for the CLI
+    root.addHandler(handler)
+    try:
+        route_warnings(verbose)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("overflow encountered in multiply", RuntimeWarning, stacklevel=1)
+        logging.getLogger("pydicom.pixels").error("libjpeg error code -1038")
+        logging.getLogger("engine.prepare").warning("our own warning")
+        err = capsys.readouterr().err
+    finally:
+        root.removeHandler(handler)
+        logging.captureWarnings(False)
+    assert "our own warning" in err
+    assert ("overflow encountered" in err) == bool(verbose) and ("libjpeg" in err) == bool(verbose)
