@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     for modality in MODALITIES:
         prepare.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    _add_memory_limit(prepare)
 
     _add_segment_parser(commands)
     _add_evaluate_parser(commands)
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("which", choices=["memory", "inference"], help="which benchmark")
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the benchmark")
     return parser
+
+
+def _add_memory_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory-limit", type=float, metavar="GB",
+                        help="refuse inputs whose headers say the case needs more memory than this (default: "
+                             "REVSEG_MEMORY_LIMIT_GB, else 8 GB; docs/input-and-export.md)")
 
 
 def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
@@ -107,6 +114,7 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
                          help="torch.compile the network on CUDA: faster per case after tens of seconds of compiling "
                               "(for --batch runs)")
     segment.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    _add_memory_limit(segment)
     segment.add_argument("--batch", action="store_true",
                          help="INPUT is a dataset folder; write OUT/<case>.nii.gz per case, skip finished cases "
                          "(spread over GPUs when launched by torchrun)")
@@ -159,7 +167,7 @@ def _run_phantoms(args: argparse.Namespace) -> int:
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    from engine.prepare import prepare_case
+    from engine.prepare import PrepareConfig, prepare_case
 
     def report(stage: str, done: int, total: int) -> None:
         print(f"\rprepare: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
@@ -167,7 +175,9 @@ def _run_prepare(args: argparse.Namespace) -> int:
     overrides = {m: getattr(args, m) for m in MODALITIES}
     interactive = sys.stderr.isatty()
     try:
-        prepared = prepare_case(args.input, args.out, overrides, force=args.force, progress=report if interactive else None)
+        prepared = prepare_case(args.input, args.out, overrides, force=args.force,
+                                config=PrepareConfig(memory_limit_gb=args.memory_limit),
+                                progress=report if interactive else None)
     finally:
         if interactive:
             print("", file=sys.stderr)
@@ -175,7 +185,17 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight_segment(args: argparse.Namespace) -> object:
+    """Check outputs and input headers before torch is imported, so a bad input is refused in about a second."""
+    from engine.io.preflight import preflight_segment, segment_targets
+
+    targets = segment_targets(args.out, args.dicom_seg)
+    overrides = {m: getattr(args, m) for m in MODALITIES}
+    return preflight_segment(args.input, overrides, targets, force=args.force, memory_limit_gb=args.memory_limit)
+
+
 def _run_segment(args: argparse.Namespace) -> int:
+    plan = None if args.batch else _preflight_segment(args)
     from engine.inference.postprocess import PostprocessConfig
     from engine.segment import segment_case, segment_dataset
 
@@ -196,7 +216,8 @@ def _run_segment(args: argparse.Namespace) -> int:
             done = segment_dataset(args.input, args.out, **options)
         else:
             overrides = {m: getattr(args, m) for m in MODALITIES}
-            result = segment_case(args.input, overrides, args.out, dicom_seg=args.dicom_seg, force=args.force, **options)
+            result = segment_case(args.input, overrides, args.out, dicom_seg=args.dicom_seg, force=args.force,
+                                  memory_limit_gb=args.memory_limit, plan=plan, **options)
     finally:
         if interactive:
             print("", file=sys.stderr)
@@ -274,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from engine.cli_errors import route_warnings
+
+    route_warnings(args.verbose)
     try:
         if args.command == "phantoms":
             return _run_phantoms(args)
@@ -296,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the CLI's contract: one line on stderr, exit code 2
         if os.environ.get("REVSEG_DEBUG"):
             raise
-        print(f"revseg: error: {error}", file=sys.stderr)
+        from engine.cli_errors import error_line
+
+        print(f"revseg: error: {error_line(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 

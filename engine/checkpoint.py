@@ -267,6 +267,24 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return LoadedCheckpoint(path, config, tensors, decoded, digest)
 
 
+def _check_shapes(loaded: LoadedCheckpoint, model: nn.Module) -> None:
+    """Refuse, in one line, weights whose tensor shapes do not fit the architecture their metadata records."""
+    expected = model.state_dict()
+    wrong = [name for name, tensor in loaded.state_dict.items()
+             if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)]
+    if not wrong:
+        return
+    stem = loaded.state_dict.get("stem.weight")
+    if stem is not None and "stem.weight" in wrong:
+        raise ValueError(f"{loaded.path}: weights are for base width {int(stem.shape[0])}, the architecture in its "
+                         f"metadata has {loaded.config.base_width}; the file is inconsistent: use the checkpoint as "
+                         "the trainer wrote it")
+    name = wrong[0]
+    raise ValueError(f"{loaded.path}: weights do not fit the recorded architecture ({len(wrong)} tensors differ, e.g. "
+                     f"{name} is {tuple(loaded.state_dict[name].shape)}, the model needs {tuple(expected[name].shape)}); "
+                     "use the checkpoint as the trainer wrote it")
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[RevSegUNet, LoadedCheckpoint]:
     """Build the checkpoint's network, load its verified weights, move it to `device`, set eval mode.
 
@@ -276,6 +294,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     """
     loaded = load_checkpoint(path, map_location="cpu")
     model = build_network(loaded.config)
+    _check_shapes(loaded, model)
     result = model.load_state_dict(loaded.state_dict, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(

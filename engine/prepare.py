@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,8 +35,9 @@ from engine.errors import (
 from engine.export.atomic import publish_mode
 from engine.geometry import overlap_fraction
 from engine.io.guess import ROLES
-from engine.io.inputs import load_inputs, plan_inputs
+from engine.io.inputs import InputPlan, load_inputs, plan_inputs
 from engine.io.native import NativeImage
+from engine.io.output_paths import check_outputs_clear_of_inputs, existing_input_paths, planned_files
 from engine.lazy import lazy_module
 from engine.prepared import (
     MANIFEST,
@@ -57,6 +57,7 @@ from engine.preprocess.skullstrip import (
     template_brain_mask,
 )
 from engine.preprocess.working_space import WorkingSpace
+from engine.staging import make_staging
 
 sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
 
@@ -84,6 +85,7 @@ class PrepareConfig:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     skull_strip: str = "auto"
     min_overlap: float = 0.05
+    memory_limit_gb: float | None = None
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> None:
@@ -191,7 +193,7 @@ def _write_outputs(folder: Path, prepared: PreparedCase, transforms: Mapping[str
 def _publish(out_dir: Path, prepared: PreparedCase, transforms: Mapping[str, sitk.Transform | None]) -> None:
     """Write into a hidden sibling folder, then swap it in with one rename."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    temporary = make_staging(out_dir.parent, out_dir.name)
     try:
         _write_outputs(temporary, prepared, transforms)
         publish_mode(temporary)
@@ -222,6 +224,8 @@ def prepare_case(
     config: PrepareConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    outputs: Mapping[str, Path] | None = None,
+    plan: InputPlan | None = None,
 ) -> PreparedCase:
     """Bring a case into the model's working space and write it to ``out_dir``.
 
@@ -234,15 +238,20 @@ def prepare_case(
         config: preprocessing settings.
         progress: ``progress(stage, done, total)`` as steps advance.
         cancel: polled during long steps; raises ``OperationCancelled``.
+        outputs: the caller's final output paths (kind -> path), refused when one of them is a planned input.
+        plan: an input plan the caller already made (``plan_inputs``); then ``input_path`` and ``overrides``
+            are not used.
 
     Raises:
         CaseError (a ValueError) and subclasses for bad input; OutputExistsError (a ValueError) for an
         occupied ``out_dir``; OperationCancelled when cancelled.
     """
     config, out_dir = config or PrepareConfig(), Path(out_dir)
+    check_outputs_clear_of_inputs({"out": out_dir}, existing_input_paths(input_path, overrides))
     _check_out_dir(out_dir, force)
-    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
-    images = load_inputs(plan, progress, cancel)
+    plan = plan or plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    check_outputs_clear_of_inputs({"out": out_dir, **(outputs or {})}, planned_files(plan))
+    images = load_inputs(plan, progress, cancel, config.memory_limit_gb)
     space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm, config.keep_obliquity)
     transforms, registration = _align(images, config, progress, cancel)
     working = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,12 +128,39 @@ def write_manifest(path: Path, manifest: Mapping[str, object]) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_plain_name(value: object, what: str) -> str:
+    """``value`` when it is a plain file-name part (letters, digits, ``_.-``; no separator, no leading dot).
+
+    Args:
+        value: the name read from prepared.json.
+        what: what it names, for the message.
+
+    Raises:
+        CaseError: a name that could point outside the folder (``../x``, ``/etc``, hidden or empty names).
+    """
+    if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
+        raise CaseError(f"{MANIFEST} names {what} {value!r}, which is not a plain name; prepare the case again")
+    return value
+
+
+def _safe_slice_file(value: object) -> Path:
+    """A recorded T1ce slice file: an absolute path without ``..`` parts."""
+    path = Path(str(value))
+    if not isinstance(value, str) or not path.is_absolute() or ".." in path.parts:
+        raise CaseError(f"{MANIFEST} names the T1ce slice file {value!r}, which is not an absolute path to a "
+                        "file; prepare the case again")
+    return path
+
+
 def read_reference_headers(manifest: Mapping[str, object]) -> tuple:
     """Re-read the T1ce's DICOM headers (no pixels) in native slice order, as recorded by ``prepare_case``."""
     t1ce = manifest["inputs"]["t1ce"]  # type: ignore[index]
     if t1ce["kind"] != "dicom":
         return ()
-    files = [Path(p) for p in t1ce["slice_files"]]
+    files = [_safe_slice_file(p) for p in t1ce["slice_files"]]
     missing = [p for p in files if not p.is_file()]
     if missing:
         raise CaseError(f"the T1ce DICOM file {missing[0]} is gone; prepare the case again from its DICOM folder")
@@ -155,7 +183,8 @@ def load_prepared(out_dir: str | Path) -> PreparedCase:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != MANIFEST_FORMAT:
         raise CaseError(f"{manifest_path} has format {manifest.get('format')}; prepare the case again")
-    case_id, space = manifest["case_id"], WorkingSpace.from_dict(manifest["geometry"])
+    case_id = check_plain_name(manifest.get("case_id"), "the case id")
+    space = WorkingSpace.from_dict(manifest["geometry"])
     volumes = {r: _read_working(out_dir / volume_name(case_id, r), space) for r in ROLES}
     mask = _read_working(out_dir / brain_mask_name(case_id), space) > 0
     return PreparedCase(case_id, out_dir, space, volumes, mask, manifest, read_reference_headers(manifest))

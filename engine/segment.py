@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,8 +38,11 @@ from engine.inference.postprocess import (
 )
 from engine.inference.predictor import Predictor, PredictorConfig
 from engine.io.guess import ROLES
-from engine.prepare import prepare_case
+from engine.io.inputs import InputPlan
+from engine.io.preflight import preflight_segment, segment_targets, sidecar_path  # noqa: F401 - sidecar_path re-exported
+from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
+from engine.staging import staging_folder
 
 log = logging.getLogger(__name__)
 
@@ -191,23 +193,6 @@ def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: Progre
     return label
 
 
-def sidecar_path(out_nifti: Path) -> Path:
-    """``OUT.nii.gz`` -> ``OUT.json``."""
-    name = out_nifti.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            return out_nifti.with_name(name[: -len(suffix)] + ".json")
-    return out_nifti.with_name(name + ".json")
-
-
-def _targets(out_nifti: Path, dicom_seg: Path | None, prepared_kind: str | None = None) -> dict[str, Path]:
-    targets = {"nifti": out_nifti, "json": sidecar_path(out_nifti)}
-    if dicom_seg is not None:
-        targets["dicom-seg"] = dicom_seg
-        targets["t1ce-dicom"] = dicom_seg.with_name(dicom_seg.name.removesuffix(".dcm") + "_t1ce_dicom")
-    return targets
-
-
 def _export(segmenter: Segmenter, prepared: PreparedCase, label: np.ndarray, targets: dict[str, Path],
             staging: Path, force: bool, records: Mapping[str, object], cancel: CancelCheck | None) -> dict[str, Path]:
     """Export into ``staging``, add ``records`` (sidecar key -> entry) to the sidecar, then rename into ``targets``."""
@@ -250,6 +235,8 @@ def segment_case(
     segmenter: Segmenter | None = None,
     compile: bool = False,
     postprocess_config: PostprocessConfig | None = None,
+    memory_limit_gb: float | None = None,
+    plan: InputPlan | None = None,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -271,16 +258,20 @@ def segment_case(
         compile: ``torch.compile`` the network on CUDA (``PredictorConfig.compile``: faster per case after tens
             of seconds of compilation; for batch runs).
         postprocess_config: threshold, minimum lesion and ET volumes (None: ``PostprocessConfig()``'s defaults).
+        memory_limit_gb: memory limit of the inputs' header budget (``engine.io.budget``; None: the
+            REVSEG_MEMORY_LIMIT_GB environment variable, else the default).
+        plan: the inputs as ``engine.io.preflight.preflight_segment`` planned and checked them for these
+            outputs (the CLI checks before importing torch); None plans and checks here.
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
     """
     start = time.perf_counter()
     out_nifti = Path(out_nifti)
-    targets = _targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
-    for kind in ("nifti", "json", "dicom-seg"):
-        if kind in targets:
-            check_writable(targets[kind], force)
+    targets = segment_targets(out_nifti, Path(dicom_seg) if dicom_seg else None)
+    if plan is None:
+        plan = preflight_segment(input_path, overrides, targets, force=force, memory_limit_gb=memory_limit_gb,
+                                 progress=progress, cancel=cancel)
     timings: dict[str, float] = {}
     if segmenter is None:
         config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
@@ -288,8 +279,8 @@ def segment_case(
     timings["load"] = time.perf_counter() - start
     created = _make_parent(out_nifti.parent)
     try:
-        return _segment_prepared(input_path, overrides, out_nifti, targets, segmenter, timings, start, force,
-                                 progress, cancel)
+        return _segment_prepared(plan, out_nifti, targets, segmenter, timings, start, force,
+                                 progress, cancel, PrepareConfig(memory_limit_gb=memory_limit_gb))
     except BaseException:
         if created is not None and not any(created.iterdir()):
             created.rmdir()  # a failed run leaves no trace, not even an empty folder
@@ -303,14 +294,14 @@ def _make_parent(folder: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
-def _segment_prepared(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None,
-                      out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter, timings: dict[str, float],
-                      start: float, force: bool, progress: ProgressCallback | None,
-                      cancel: CancelCheck | None) -> SegmentResult:
+def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter,
+                      timings: dict[str, float], start: float, force: bool, progress: ProgressCallback | None,
+                      cancel: CancelCheck | None, prepare_config: PrepareConfig) -> SegmentResult:
     """The stages after loading: prepare, infer, post-process, export (into a hidden temporary folder)."""
-    with tempfile.TemporaryDirectory(prefix=f".{out_nifti.name}.", dir=out_nifti.parent) as temporary:
+    with staging_folder(out_nifti.parent, out_nifti.name) as temporary:
         mark = time.perf_counter()
-        prepared = prepare_case(input_path, Path(temporary) / "prepared", overrides, progress=progress, cancel=cancel)
+        prepared = prepare_case(plan.input_path, temporary / "prepared", config=prepare_config, progress=progress,
+                                cancel=cancel, outputs=targets, plan=plan)
         timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
         label = _infer_labels(segmenter, prepared, progress, cancel)
         timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()

@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
               libxkbcommon-x11-0 libxcb-cursor0 libxcb-shape0 libegl1 libgl1 libosmesa6 libfontconfig1
-              libdbus-1-3 dicom3tools)
+              libdbus-1-3 dicom3tools dcmtk)
 # torch is pinned to the CPU wheel that this machine kind has on disk; a plain "torch" pulls a CUDA build.
 TORCH_SPEC="torch==2.13.0"
 

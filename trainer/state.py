@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,22 @@ def load_state(path: Path) -> dict[str, Any]:
     """Read a resume state; weights_only=True: the file holds plain containers and tensors only."""
     if not path.is_file():
         raise ValueError(f"--resume: no {path.name} in {path.parent}; start without --resume")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.stat().st_size == 0:
+        raise ValueError(f"--resume: {path} is empty (0 bytes; the run was killed while writing it?); start "
+                         "without --resume")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # Never suggest weights_only=False: that would run whatever code the file carries.
+        raise ValueError(f"--resume: {path} holds Python objects other than a RevSeg trainer state, which RevSeg "
+                         "refuses to load; use the trainer_state.pt a RevSeg run wrote, or start without --resume"
+                         ) from None
+    except (RuntimeError, EOFError, OSError, MemoryError, ValueError, KeyError) as error:
+        log.debug("loading %s failed: %r", path, error)
+        raise ValueError(f"--resume: {path} is truncated or corrupt ({path.stat().st_size} bytes); start without "
+                         "--resume or restore the file from a backup") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"--resume: {path} is not a RevSeg trainer state; start without --resume")
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"{path} has state version {state.get('version')}, this trainer writes {STATE_VERSION}")
     return state

@@ -15,6 +15,7 @@ import pydicom
 
 from engine.errors import CancelCheck, DicomInputError, ProgressCallback, check_cancel, report
 from engine.geometry import RAS_TO_LPS, Grid
+from engine.io.budget import check_geometry, check_mr_content
 from engine.io.dicom_scan import DicomSeries
 from engine.io.native import InputSource, NativeImage
 
@@ -73,15 +74,45 @@ def _sorted_by_position(datasets: list, normal: np.ndarray, series: DicomSeries)
     return [datasets[i] for i in order], spacing
 
 
+def _decoded(ds: pydicom.Dataset, series: DicomSeries) -> np.ndarray:
+    """One slice's pixels as float32; a decoder failure names the file and its transfer syntax."""
+    try:
+        pixels = ds.pixel_array
+    except Exception as error:  # noqa: BLE001 - any decoder failure means the same thing to the user
+        syntax = ds.file_meta.get("TransferSyntaxUID", "?") if hasattr(ds, "file_meta") else "?"
+        name = getattr(syntax, "name", str(syntax))
+        reason = " ".join(line.strip() for line in str(error).strip().splitlines())[:300] or type(error).__name__
+        raise DicomInputError(f"{Path(ds.filename).name} of series {series.label} ({name}, {syntax}) cannot be "
+                              f"decoded ({reason}); export the series uncompressed or install its decoder") from None
+    if pixels.ndim != 2:
+        raise DicomInputError(f"{Path(ds.filename).name} of series {series.label} holds {pixels.shape} pixel data; "
+                              "one grey-scale 2D image per file is needed")
+    return pixels.astype(np.float32)
+
+
+def _pixel_spacing(ds: pydicom.Dataset, series: DicomSeries) -> tuple[float, float]:
+    """(row spacing, column spacing) in mm, refusing a missing or unreadable Pixel Spacing."""
+    try:
+        row_spacing, column_spacing = (float(v) for v in ds.PixelSpacing)
+    except (AttributeError, TypeError, ValueError):
+        raise DicomInputError(f"series {series.label} lacks a valid Pixel Spacing (0028,0030); its voxel size is "
+                              "unknown: re-export the series with its geometry") from None
+    return row_spacing, column_spacing
+
+
 def _pixel_stack(datasets: list, series: DicomSeries) -> np.ndarray:
     shapes = {(int(ds.Rows), int(ds.Columns)) for ds in datasets}
     if len(shapes) != 1:
         raise DicomInputError(f"series {series.label} mixes image sizes {sorted(shapes)}")
     slices = []
     for ds in datasets:
-        pixels = ds.pixel_array.astype(np.float32)
-        slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
-        slices.append((pixels * slope + intercept).T)  # (rows, columns) -> (column i, row j)
+        pixels = _decoded(ds, series)
+        try:
+            slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+        except (TypeError, ValueError):
+            raise DicomInputError(f"series {series.label} has an unreadable Rescale Slope / Intercept") from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            slices.append((pixels * slope + intercept).T)  # (rows, columns) -> (column i, row j)
     volume = np.stack(slices, axis=2)
     if not np.isfinite(volume).all():
         raise DicomInputError(f"series {series.label} has NaN or infinite pixel values")
@@ -115,11 +146,14 @@ def read_dicom_series(
     datasets = _read_all(series, progress, cancel)
     row, column, normal = _orientation(datasets, series)
     datasets, slice_spacing = _sorted_by_position(datasets, normal, series)
-    row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
+    row_spacing, column_spacing = _pixel_spacing(datasets[0], series)
+    shape = (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets))
+    check_geometry(f"series {series.label}", shape, (column_spacing, row_spacing, slice_spacing))
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2] = row * column_spacing, column * row_spacing, normal * slice_spacing
     lps[:3, 3] = [float(v) for v in datasets[0].ImagePositionPatient]
     data = _pixel_stack(datasets, series)
+    check_mr_content(data, f"series {series.label}", modality)
     paths = tuple(Path(ds.filename) for ds in datasets)
     for ds in datasets:
         del ds.PixelData  # keep only headers: they are what a DICOM-SEG references

@@ -23,9 +23,11 @@ from engine.errors import (
     ProgressCallback,
     check_cancel,
 )
+from engine.io.budget import memory_limit
 from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
 from engine.io.dicom_volume import read_dicom_series
 from engine.io.guess import ROLES, RoleGuess
+from engine.io.headers import check_plan
 from engine.io.native import InputSource, NativeImage
 from engine.io.nifti_input import find_nifti_inputs, is_nifti_name, read_nifti_volume
 
@@ -169,17 +171,26 @@ def plan_inputs(
 
 
 def load_inputs(
-    plan: InputPlan, progress: ProgressCallback | None = None, cancel: CancelCheck | None = None
+    plan: InputPlan, progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+    memory_limit_gb: float | None = None,
 ) -> dict[str, NativeImage]:
-    """Read the planned volumes (T1, T1ce, T2, FLAIR order).
+    """Read the planned volumes (T1, T1ce, T2, FLAIR order), after checking the headers against the budget.
 
     Args:
         plan: from ``plan_inputs``; must have no problems.
         progress: called as ``progress("load <role>", files_done, files_total)``.
         cancel: polled between and inside reads.
+        memory_limit_gb: memory limit of the header budget (``engine.io.budget``; None: environment or default).
     """
     if plan.problems:
         raise CaseError(plan.problems[0])
+    check_plan(plan, memory_limit_gb)
+    with memory_limit(memory_limit_gb):
+        return _read_planned(plan, progress, cancel)
+
+
+def _read_planned(plan: InputPlan, progress: ProgressCallback | None, cancel: CancelCheck | None
+                  ) -> dict[str, NativeImage]:
     images = {}
     for role in ROLES:
         check_cancel(cancel, "loading")

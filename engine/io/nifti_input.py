@@ -16,7 +16,9 @@ import numpy as np
 
 from engine.errors import AmbiguousInputError, CaseError
 from engine.geometry import Grid, check_affine
+from engine.io.budget import check_input_memory, check_mr_content
 from engine.io.guess import ROLES, RoleGuess, guess_from_text
+from engine.io.headers import check_nifti_size, nifti_estimate
 from engine.io.native import InputSource, NativeImage
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,13 @@ def read_nifti_image(path: Path) -> nib.Nifti1Image:
     Raises:
         CaseError: unreadable or truncated file, not 3D, or a 2D image stored as 3D.
     """
+    estimate = nifti_estimate(path)  # header first: refuse what would not fit in memory before reading
+    check_input_memory(estimate)
+    check_nifti_size(path, estimate)
     try:
         image = nib.load(str(path))
         image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine, image.header)
-    except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError) as error:
+    except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, MemoryError) as error:
         raise CaseError(f"{path.name} is not a readable NIfTI image ({error})") from None
     if image.ndim == 4 and image.shape[3] == 1:
         image = image.slicer[..., 0]
@@ -65,7 +70,8 @@ def finite_float32(data: np.ndarray, name: str) -> np.ndarray:
         data: image voxels.
         name: file or series name, for the message.
     """
-    data = np.ascontiguousarray(data, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.ascontiguousarray(data, dtype=np.float32)
     if not np.isfinite(data).all():
         count = int(data.size - np.count_nonzero(np.isfinite(data)))
         raise CaseError(f"{name} has {count} NaN or infinite voxels; fix or re-export the image")
@@ -85,7 +91,9 @@ def read_nifti_volume(path: str | Path, modality: str, guess: RoleGuess | None =
         raise CaseError(f"{path} does not exist; give the path of a .nii or .nii.gz file")
     image = read_nifti_image(path)
     check_affine(image.affine, path.name)
-    data = finite_float32(image.get_fdata(dtype=np.float32), path.name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = finite_float32(image.get_fdata(dtype=np.float32), path.name)
+    check_mr_content(data, path.name, modality)
     guess = guess or RoleGuess(modality, 1.0, "chosen by the user")
     source = InputSource("nifti", (path,), path.name, None, guess.confidence, guess.reason)
     return NativeImage(modality, data, Grid(tuple(int(n) for n in data.shape), image.affine.copy()), source)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.geometry import Grid, axis_mapping, resample, resample_labels, working_grid
+from engine.io.budget import check_working_grid
 from engine.lazy import lazy_module
 
 sitk = lazy_module("SimpleITK", "preprocessing needs SimpleITK (pip install SimpleITK)")
@@ -44,7 +45,9 @@ class WorkingSpace:
             spacing_mm: working voxel size.
             keep_obliquity: keep the T1ce's axis directions (see ``engine.geometry.working_axes``).
         """
-        return WorkingSpace(native, working_grid(native, spacing_mm, keep_obliquity))
+        grid = working_grid(native, spacing_mm, keep_obliquity)
+        check_working_grid(grid.shape)
+        return WorkingSpace(native, grid)
 
     @property
     def exact(self) -> bool:
