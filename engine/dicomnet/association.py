@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import pydicom.uid
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (
@@ -22,6 +23,7 @@ from engine.dicomnet.errors import (
     DicomNetworkError,
     NetworkTimeoutError,
     NodeUnreachableError,
+    UnsupportedSOPClassError,
 )
 from engine.dicomnet.nodes import DEFAULT_LOCAL_AE, DicomNode
 
@@ -53,7 +55,17 @@ def _port_open(node: DicomNode) -> bool:
         return False
 
 
-def _failure(assoc: Association, node: DicomNode, local_ae: str) -> DicomNetworkError:
+def class_name(uid: str) -> str:
+    """``Name (UID)`` of a SOP class, or ``SOP class UID`` when pydicom does not know it."""
+    name = STORAGE_CLASSES.get(uid) or pydicom.uid.UID(uid).name
+    return f"{name} ({uid})" if name != uid else f"SOP class ({uid})"
+
+
+def _failure(assoc: Association, node: DicomNode, local_ae: str) -> DicomNetworkError | UnsupportedSOPClassError:
+    if assoc.rejected_contexts and not assoc.accepted_contexts:
+        names = ", ".join(class_name(str(c.abstract_syntax)) for c in assoc.rejected_contexts)
+        return UnsupportedSOPClassError(f"{node.label} does not accept {names} objects; send a supported kind or "
+                                        "enable this SOP class on the node")
     if assoc.is_rejected:
         reason = getattr(assoc.acceptor, "reject_reason", None) or "association rejected"
         return AssociationRejectedError(

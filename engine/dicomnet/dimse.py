@@ -24,7 +24,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.status import code_to_category
 
-from engine.dicomnet.association import STORAGE_CLASSES, associate, check_alive
+from engine.dicomnet.association import STORAGE_CLASSES, associate, check_alive, class_name
 from engine.dicomnet.database import StudyDatabase
 from engine.dicomnet.errors import (
     DicomNetworkError,
@@ -266,7 +266,7 @@ def send_files(node: DicomNode, paths: Sequence[str | Path], *, local_ae: str = 
                 break
             if str(ds.SOPClassUID) not in accepted:
                 raise UnsupportedSOPClassError(
-                    f"{node.label} does not accept {_class_name(str(ds.SOPClassUID))} objects ({path.name}); "
+                    f"{node.label} does not accept {class_name(str(ds.SOPClassUID))} objects ({path.name}); "
                     "send a supported kind or enable this SOP class on the node")
             status = assoc.send_c_store(ds)
             check_alive(assoc, node, "C-STORE")
@@ -277,7 +277,3 @@ def send_files(node: DicomNode, paths: Sequence[str | Path], *, local_ae: str = 
     log.info("C-STORE to %s: %d/%d accepted", node.name, sum(o.ok for o in outcomes), len(outcomes))
     return outcomes
 
-
-def _class_name(uid: str) -> str:
-    name = STORAGE_CLASSES.get(uid) or pydicom.uid.UID(uid).name
-    return f"{name} ({uid})" if name != uid else f"SOP class {uid}"
