@@ -50,9 +50,9 @@ class OrthancServer:
             answer = requests.post(f"{self.http_url}/instances", data=path.read_bytes(), timeout=30)
             answer.raise_for_status()
 
-    def instances_of_study(self, study_uid: str) -> list[dict]:
-        found = requests.post(f"{self.http_url}/tools/find", json={"Level": "Instance", "Expand": True,
-                                                                  "Query": {"StudyInstanceUID": study_uid}}, timeout=30)
+    def all_instances(self) -> list[dict]:
+        """Every instance Orthanc holds, with its main tags."""
+        found = requests.get(f"{self.http_url}/instances?expand", timeout=30)
         found.raise_for_status()
         return found.json()
 
