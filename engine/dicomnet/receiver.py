@@ -80,6 +80,7 @@ class StorageReceiver:
         ae = AE(ae_title=self.config.ae_title)
         ae.require_calling_aet = list(self.config.allowed_calling_aes)
         ae.maximum_associations = 8
+        ae.maximum_pdu_size = 0  # no limit on the sender's PDUs: fewer, larger reads
         for uid in STORAGE_CLASSES:
             ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_RELEASED, self._on_released),
