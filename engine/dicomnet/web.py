@@ -49,21 +49,25 @@ def _web_errors(node: DicomNode, what: str) -> Iterator[None]:
 
 
 def qido(node: DicomNode, query: FindQuery) -> list[Dataset]:
-    """QIDO-RS search at STUDY, SERIES or IMAGE level (PATIENT is not part of QIDO-RS)."""
+    """QIDO-RS search at STUDY, SERIES or IMAGE level (PATIENT is not part of QIDO-RS).
+
+    One request, no client-side paging: dicomweb-client's ``get_remaining`` pages with ``offset`` until an empty
+    page, and Orthanc 1.10 ignores the offset when ModalitiesInStudy is a filter, so that loop never ends.
+    """
     web = client(node)
     filters = query.matches()
     fields = list(RETURN_KEYS[query.level])
     with _web_errors(node, "QIDO-RS query"):
         if query.level in ("STUDY", "PATIENT"):
-            found = web.search_for_studies(search_filters=filters, fields=fields, get_remaining=True)
+            found = web.search_for_studies(search_filters=filters, fields=fields)
         elif query.level == "SERIES":
             filters.pop("StudyInstanceUID", None)
-            found = web.search_for_series(query.study_uid, search_filters=filters, fields=fields, get_remaining=True)
+            found = web.search_for_series(query.study_uid, search_filters=filters, fields=fields)
         else:
             filters.pop("StudyInstanceUID", None)
             filters.pop("SeriesInstanceUID", None)
             found = web.search_for_instances(query.study_uid, query.series_uid, search_filters=filters,
-                                             fields=fields, get_remaining=True)
+                                             fields=fields)
     return [Dataset.from_json(item) for item in found]
 
 

@@ -191,3 +191,10 @@ def test_silent_port_times_out_in_one_sentence() -> None:
         node = DicomNode("mute", "MUTE", "127.0.0.1", silent.getsockname()[1], timeout_s=1)
         with pytest.raises(NetworkTimeoutError, match=r"did not complete the association within 1 s"):
             echo(node)
+
+
+def test_qido_with_a_modality_filter_returns(orthanc, uploaded) -> None:
+    # Orthanc ignores the offset with ModalitiesInStudy: paging until an empty page would never end
+    [study] = qido(orthanc.node, FindQuery("STUDY", patient_id="NET-1", modality="MR"))
+    assert study.StudyInstanceUID == uploaded[0]
+    assert qido(orthanc.node, FindQuery("STUDY", patient_id="NET-1", modality="CT")) == []
