@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine.dicomnet.database import StudyDatabase, StudyRow
 
-COLUMNS = ("Patient", "ID", "Date", "Description", "Modalities", "Series", "Instances", "Size (MB)", "State")
+COLUMNS = ("Patient", "ID", "Date", "Description", "Modalities", "Series", "Instances", "Size", "State")
 
 
 class _NumberItem(QTableWidgetItem):
@@ -34,6 +34,15 @@ class _NumberItem(QTableWidgetItem):
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
         return float(self.data(Qt.ItemDataRole.UserRole)) < float(other.data(Qt.ItemDataRole.UserRole))
+
+
+def human_size(size: float) -> str:
+    """``12.3 MB``-style size."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
 
 
 def _number_item(value: float, text: str) -> QTableWidgetItem:
@@ -100,11 +109,11 @@ class StudiesBrowser(QDialog):
                 self.table.setItem(index, column, item)
             self.table.setItem(index, 5, _number_item(row.series_count, str(row.series_count)))
             self.table.setItem(index, 6, _number_item(row.instance_count, str(row.instance_count)))
-            self.table.setItem(index, 7, _number_item(row.size_bytes, f"{row.size_bytes / 1e6:.1f}"))
+            self.table.setItem(index, 7, _number_item(row.size_bytes, human_size(row.size_bytes)))
             self.table.setItem(index, 8, QTableWidgetItem("complete" if row.complete else "INCOMPLETE"))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.size_label.setText(f"{len(self.rows)} studies, {self.db.size_bytes() / 1e6:.1f} MB in {self.db.root}")
+        self.size_label.setText(f"{len(self.rows)} studies, {human_size(self.db.size_bytes())} in {self.db.root}")
         self._update_buttons()
 
     def selected(self) -> StudyRow | None:
@@ -139,7 +148,7 @@ class StudiesBrowser(QDialog):
         if row is None:
             return
         question = (f"Delete the study of {row.patient_name.replace('^', ' ')} ({row.date}, {row.instance_count} "
-                    f"instances, {row.size_bytes / 1e6:.1f} MB) from the local database?")
+                    f"instances, {human_size(row.size_bytes)}) from the local database?")
         if confirm and QMessageBox.question(self, "Delete study", question) != QMessageBox.StandardButton.Yes:
             return
         self.db.delete_study(row.study_uid)

@@ -127,4 +127,4 @@ def test_studies_browser_searches_opens_and_deletes(qtbot, workstation, on_pacs:
     browser.select_study(on_pacs)
     browser.delete_selected(confirm=False)
     assert browser.table.rowCount() == 0 and window.pacs.db.studies() == []
-    assert "0 studies, 0.0 MB" in browser.size_label.text()
+    assert "0 studies, 0 B in" in browser.size_label.text()
