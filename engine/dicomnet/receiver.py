@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
@@ -133,8 +132,3 @@ class StorageReceiver:
     def _on_aborted(self, event: evt.Event) -> None:
         with self._lock:
             self._series_by_assoc.pop(id(event.assoc), None)
-
-
-def allowed(titles: Sequence[str]) -> tuple[str, ...]:
-    """Normalise a list of AE titles (strip blanks)."""
-    return tuple(t.strip() for t in titles if t.strip())

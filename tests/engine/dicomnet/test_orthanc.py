@@ -198,3 +198,35 @@ def test_qido_with_a_modality_filter_returns(orthanc, uploaded) -> None:
     [study] = qido(orthanc.node, FindQuery("STUDY", patient_id="NET-1", modality="MR"))
     assert study.StudyInstanceUID == uploaded[0]
     assert qido(orthanc.node, FindQuery("STUDY", patient_id="NET-1", modality="CT")) == []
+
+
+_KILLED_RETRIEVE = """
+import os, signal, sys
+from engine.dicomnet import DicomNode, StudyDatabase, get_study
+node = DicomNode("orthanc", "ORTHANC", "127.0.0.1", int(sys.argv[1]), timeout_s=20)
+def die_after_five(done, total):
+    if done == 5:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no abort: the process just dies
+get_study(node, sys.argv[2], StudyDatabase(sys.argv[3]), progress=die_after_five)
+"""
+
+
+def test_retrieve_in_a_killed_process_resumes_without_duplicates(orthanc, uploaded, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    study_uid, files = uploaded
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RETRIEVE, str(orthanc.node.port), study_uid,
+                             str(tmp_path / "db")], env=env, timeout=120)
+    assert killed.returncode == -9
+    db = StudyDatabase(tmp_path / "db")
+    [row] = db.studies()
+    assert row.instance_count == 5 and not row.complete
+    assert all(path.exists() for path in db.files(study_uid))  # every row has its whole file
+    result = get_study(orthanc.node, study_uid, db)
+    assert (result.already_present, result.received) == (5, len(files) - 5)
+    [row] = db.studies()
+    assert row.complete and row.instance_count == len(files)
+    assert len(list(db.study_folder(study_uid).rglob("*.dcm"))) == len(files)
