@@ -94,7 +94,12 @@ def run_pacs(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{retrieve(args, args.node, args.study, args.method)}\n")
         return 0
     if args.pacs_command == "send":
-        return 0 if print_outcomes(send(args, args.node, args.files, args.web), args.node) else 1
+        files = list(args.files)
+        if args.pdf is not None:
+            from engine.dicomnet.report_pdf import encapsulate_pdf
+
+            files.append(encapsulate_pdf(args.pdf, files[0], args.pdf.with_suffix(".dcm"), force=True))
+        return 0 if print_outcomes(send(args, args.node, files, args.web), args.node) else 1
     if args.pacs_command == "list":
         return _list(args)
     removed = StudyDatabase(args.db).delete_study(args.study)

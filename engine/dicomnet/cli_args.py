@@ -39,6 +39,8 @@ def add_pacs_parser(commands: argparse._SubParsersAction) -> None:
     get_parser.add_argument("--receiver-ae", default="REVSEG", help="C-MOVE destination AE title (known to the node)")
     get_parser.add_argument("--receiver-port", type=int, default=11112, help="port of the C-MOVE receiver")
     send_parser.add_argument("files", nargs="+", type=Path, help="DICOM files to send")
+    send_parser.add_argument("--pdf", type=Path, help="also send this PDF report, wrapped as an Encapsulated PDF "
+                             "in the study of the first FILE")
     send_parser.add_argument("--web", action="store_true", help="use STOW-RS instead of C-STORE")
     for name, text in (("list", "list the studies in the local database"),
                        ("delete", "delete a study from the local database")):

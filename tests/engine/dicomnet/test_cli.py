@@ -73,6 +73,13 @@ def test_send_reports_each_instance(capsys, nodes_file: Path, orthanc, tmp_path:
     assert code == 0 and out.count(": stored") == len(files)
     [found] = find(orthanc.node, FindQuery("STUDY", patient_id="CLI-SEND"), LOCAL_AE)
     assert found.StudyInstanceUID == study_uid
+    from tests.engine.dicomnet.test_report_pdf import PDF
+
+    (tmp_path / "report.pdf").write_bytes(PDF)
+    code, out, _ = run_main(capsys, "pacs", "send", "orthanc", str(files[0]), "--pdf", str(tmp_path / "report.pdf"),
+                            "--nodes", str(nodes_file))
+    assert code == 0 and "report.dcm -> orthanc: stored" in out
+    assert len(find(orthanc.node, FindQuery("SERIES", study_uid=study_uid, modality="DOC"), LOCAL_AE)) == 1
 
 
 @pytest.mark.slow
