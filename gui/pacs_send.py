@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from engine.dicomnet.dimse import StoreOutcome, send_files
 from engine.dicomnet.nodes import NodeBook
+from engine.dicomnet.report_pdf import encapsulate_pdf
 from engine.dicomnet.web import stow
 from gui.background import BackgroundJob
 
@@ -47,6 +49,9 @@ class SendDialog(QDialog):
         self.method.addItems(("C-STORE", "STOW-RS"))
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
+        self.pdf_button = QPushButton("Add PDF Report...")
+        self.pdf_button.setToolTip("Send a report PDF (File > Save Report) too, as an Encapsulated PDF in this study")
+        self.pdf_button.clicked.connect(self.choose_pdf)
         self.table = QTableWidget(len(self.files), 2)
         self.table.setHorizontalHeaderLabels(("File", "Result"))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -62,6 +67,7 @@ class SendDialog(QDialog):
         top.addWidget(QLabel("Node"))
         top.addWidget(self.node_combo, 1)
         top.addWidget(self.method)
+        top.addWidget(self.pdf_button)
         top.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -72,6 +78,25 @@ class SendDialog(QDialog):
         self.job.finished.connect(self._on_sent)
         self.job.failed.connect(lambda error, _details: self._done(str(error)))
         self.send_button.setEnabled(bool(book.nodes and self.files))
+
+    def choose_pdf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Report PDF", str(self.files[0].parent), "PDF (*.pdf)")
+        if path:
+            self.add_pdf(Path(path))
+
+    def add_pdf(self, pdf: Path) -> Path | None:
+        """Wrap ``pdf`` as an Encapsulated PDF in the study of the first file and add it to the list."""
+        try:
+            wrapped = encapsulate_pdf(pdf, self.files[0], pdf.with_suffix(".dcm"), force=True)
+        except (ValueError, OSError) as error:
+            self.status.setText(str(error))
+            return None
+        self.files.append(wrapped)
+        row = self.table.rowCount()
+        self.table.setRowCount(row + 1)
+        self.table.setItem(row, 0, QTableWidgetItem(wrapped.name))
+        self.table.setItem(row, 1, QTableWidgetItem("not sent"))
+        return wrapped
 
     def send(self) -> bool:
         if self.job.busy or not self.book.nodes:

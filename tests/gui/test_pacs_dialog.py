@@ -1,5 +1,5 @@
 """The PACS dialog, the Studies browser and Send to PACS, driven against the Orthanc of the network tests:
-query, retrieve (with Cancel and resume), open, Segment, export, Send; and the browser's search / delete."""
+query, retrieve (with Cancel and resume), open, Segment, export, Send (SEG and PDF report); and the browser's search / delete."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from engine.dicomnet import FindQuery, find
 from gui.workstation import build_workstation
 from tests.engine.dicomnet.conftest import LOCAL_AE, orthanc  # noqa: F401 - the session's Orthanc fixture
 from tests.engine.dicomnet.studies import retag
+from tests.engine.dicomnet.test_report_pdf import PDF
 from tests.engine.synthetic_cases import write_dicom_study
 from tests.engine.test_prepare import BRATS_LIKE
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, isolated_store, tiny_weights, use_weights
 
 pytestmark = pytest.mark.gui
 NET_TIMEOUT_MS = 60_000
+PATIENTS = {"test_query_retrieve_open_segment_send": "GUI-1", "test_studies_browser_searches_opens_and_deletes": "GUI-2"}
 
 
 @pytest.fixture
@@ -40,9 +42,10 @@ def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orthanc)
 
 
 @pytest.fixture
-def on_pacs(orthanc, tmp_path: Path) -> str:  # noqa: F811
+def on_pacs(orthanc, tmp_path: Path, request: pytest.FixtureRequest) -> str:  # noqa: F811
+    """A study on the PACS whose patient ID is the test's own (GUI-<n>), so searches find only it."""
     write_dicom_study(tmp_path / "study", BRATS_LIKE, non_mr=False)
-    study_uid, files = retag(tmp_path / "study", "GUI-1")
+    study_uid, files = retag(tmp_path / "study", PATIENTS[request.node.name])
     orthanc.upload(files)
     return study_uid
 
@@ -95,10 +98,14 @@ def test_query_retrieve_open_segment_send(qtbot, workstation, on_pacs: str, orth
 
     sender = window.pacs.show_send()
     assert sender.files == [seg_file]
+    (tmp_path / "report.pdf").write_bytes(PDF)
+    assert sender.add_pdf(tmp_path / "report.pdf") == tmp_path / "report.dcm"
     with qtbot.waitSignal(sender.sent, timeout=NET_TIMEOUT_MS) as sent:
         sender.send_button.click()
-    assert [o.ok for o in sent.args[0]] == [True] and sender.table.item(0, 1).text() == "stored"
-    assert "1 of 1 accepted by orthanc" in sender.status.text()
+    assert [o.ok for o in sent.args[0]] == [True, True]
+    assert [sender.table.item(row, 1).text() for row in (0, 1)] == ["stored", "stored"]
+    assert "2 of 2 accepted by orthanc" in sender.status.text()
+    assert len(find(orthanc.node, FindQuery("SERIES", study_uid=on_pacs, modality="DOC"), LOCAL_AE)) == 1
     [listed] = find(orthanc.node, FindQuery("SERIES", study_uid=on_pacs, modality="SEG"), LOCAL_AE)
     assert listed.SeriesInstanceUID == pydicom.dcmread(seg_file).SeriesInstanceUID
     sender.close()
@@ -107,14 +114,14 @@ def test_query_retrieve_open_segment_send(qtbot, workstation, on_pacs: str, orth
 def test_studies_browser_searches_opens_and_deletes(qtbot, workstation, on_pacs: str) -> None:
     window = workstation
     dialog = window.pacs.show_pacs()
-    dialog.form.patient_id.setText("GUI-1")
+    dialog.form.patient_id.setText("GUI-2")
     dialog.use_web.setCurrentText("QIDO-RS")
     _run(qtbot, dialog, dialog.search)
     dialog.method.setCurrentText("WADO-RS")
     _run(qtbot, dialog, dialog.retrieve)
     dialog.close()
     browser = window.pacs.show_studies()
-    assert browser.table.rowCount() == 1 and browser.table.item(0, 1).text() == "GUI-1"
+    assert browser.table.rowCount() == 1 and browser.table.item(0, 1).text() == "GUI-2"
     assert browser.table.item(0, 8).text() == "complete" and browser.table.item(0, 6).text() == "144"
     browser.search.setText("nobody")
     assert browser.table.rowCount() == 0
