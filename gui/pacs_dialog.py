@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.dicomnet.database import StudyDatabase
-from engine.dicomnet.dimse import echo, find, get_study
+from engine.dicomnet.dimse import echo, find, get_study, move_study
 from engine.dicomnet.nodes import DicomNode, NodeBook, load_nodes, save_nodes
 from engine.dicomnet.query import FindQuery
+from engine.dicomnet.receiver import StorageReceiver
 from engine.dicomnet.web import qido, wado_study
 from gui.background import BackgroundJob
 
@@ -104,9 +105,10 @@ class PacsDialog(QDialog):
     open_requested = Signal(Path)
     retrieved = Signal(str)
 
-    def __init__(self, db: StudyDatabase, nodes_path: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, db: StudyDatabase, nodes_path: Path | None = None, parent: QWidget | None = None,
+                 receiver: StorageReceiver | None = None) -> None:
         super().__init__(parent)
-        self.db, self.nodes_path = db, nodes_path
+        self.db, self.nodes_path, self.receiver = db, nodes_path, receiver
         self.book: NodeBook = load_nodes(nodes_path) if nodes_path is None or nodes_path.exists() else NodeBook()
         self.setWindowTitle("PACS")
         self.resize(1000, 640)
@@ -128,7 +130,10 @@ class PacsDialog(QDialog):
         self.search_button, self.retrieve_button = QPushButton("Search"), QPushButton("Retrieve")
         self.cancel_button, self.open_button = QPushButton("Cancel"), QPushButton("Open")
         self.method = QComboBox()
-        self.method.addItems(METHODS)
+        self.method.addItems(METHODS + (("C-MOVE",) if self.receiver is not None else ()))
+        self.method.setToolTip("C-MOVE sends the study to our receiver "
+                               f"({self.receiver.config.ae_title} on port {self.receiver.port}); the PACS must know it"
+                               if self.receiver is not None else "Configure a receiver in the nodes file for C-MOVE")
         self.use_web = QComboBox()
         self.use_web.addItems(("C-FIND", "QIDO-RS"))
         for button, slot in ((self.echo_button, self.echo), (self.save_button, self.save_node),
@@ -232,12 +237,15 @@ class PacsDialog(QDialog):
         if uid is None:
             self.status.setText("Select a study in the results first")
             return False
-        web, db, local_ae = self.method.currentText() == "WADO-RS", self.db, self.book.local_ae
+        method, db, local_ae = self.method.currentText(), self.db, self.book.local_ae
+        destination = self.receiver.config.ae_title if self.receiver is not None else ""
 
         def work(node: DicomNode, progress, cancel):  # noqa: ANN001 - the BackgroundJob callbacks
             report = lambda done, total: progress("retrieve", done, total)  # noqa: E731
-            if web:
+            if method == "WADO-RS":
                 return wado_study(node, uid, db, progress=report, cancel=cancel)
+            if method == "C-MOVE":
+                return move_study(node, uid, db, destination, local_ae=local_ae, progress=report, cancel=cancel)
             return get_study(node, uid, db, local_ae=local_ae, progress=report, cancel=cancel)
 
         return self._start(f"Retrieving {uid} ...", work, self._on_retrieved)

@@ -1,7 +1,9 @@
 """Hooks the PACS dialog, the Studies browser and "Send to PACS" into a main window's menus.
 
 ``install(window)`` adds File > "PACS Query/Retrieve..." and File > "Local Studies...", and Export > "Send to
-PACS..." (the files of the last export). Opening a study goes through the window's study opener
+PACS..." (the files of the last export). When the nodes file configures a ``receiver``, the storage SCP starts in
+the background with the PACS dialog (C-MOVE retrieves and studies pushed by the PACS land in the database) and
+stops with the window. Opening a study goes through the window's study opener
 (``window.studies.open_paths``) when the workstation has one, else ``window.open_case``.
 """
 
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from engine.dicomnet.database import StudyDatabase
 from engine.dicomnet.nodes import NodeBook, default_nodes_path, load_nodes
+from engine.dicomnet.receiver import StorageReceiver
 from gui.menus import make_action, menu_named
 from gui.pacs_dialog import PacsDialog
 from gui.pacs_send import SendDialog
@@ -31,6 +34,7 @@ class PacsController(QObject):
         self.pacs_dialog: PacsDialog | None = None
         self.browser: StudiesBrowser | None = None
         self.send_dialog: SendDialog | None = None
+        self.receiver: StorageReceiver | None = None
         file_menu = menu_named(window, "&File")
         self.pacs_action = make_action(window, "&PACS Query/Retrieve...", self.show_pacs,
                                        "Find a study on a PACS, retrieve it into the local database and open it")
@@ -52,9 +56,19 @@ class PacsController(QObject):
     def book(self) -> NodeBook:
         return load_nodes(self.nodes_path) if self.nodes_path.exists() else NodeBook()
 
+    def start_receiver(self) -> StorageReceiver | None:
+        """Start the background receiver of the nodes file (once); None when none is configured or it fails."""
+        config = self.book().receiver
+        if self.receiver is None and config is not None:
+            try:
+                self.receiver = StorageReceiver(self.db, config).start()
+            except ValueError as error:
+                self.window.statusBar().showMessage(f"DICOM receiver not started: {error}", 10_000)
+        return self.receiver
+
     def show_pacs(self) -> PacsDialog:
         if self.pacs_dialog is None:
-            self.pacs_dialog = PacsDialog(self.db, self.nodes_path, self.window)
+            self.pacs_dialog = PacsDialog(self.db, self.nodes_path, self.window, self.start_receiver())
             self.pacs_dialog.open_requested.connect(self.open_study)
         self.pacs_dialog.show()
         return self.pacs_dialog
@@ -88,6 +102,9 @@ class PacsController(QObject):
             if dialog is not None:
                 dialog.job.cancel()
                 dialog.job.wait()
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver = None
 
 
 def install(window: QMainWindow, db_root: Path | None = None, nodes_path: Path | None = None) -> PacsController:

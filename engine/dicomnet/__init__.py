@@ -14,9 +14,10 @@ _WHERE = {
     "dimse": ("RetrieveResult", "StoreOutcome", "echo", "find", "get_study", "move_study", "send_files"),
     "errors": ("AssociationRejectedError", "DicomNetworkError", "NetworkTimeoutError", "NodeConfigError",
                "NodeUnreachableError", "PartialRetrieveError", "RetrieveCancelledError", "UnsupportedSOPClassError"),
-    "nodes": ("DicomNode", "NodeBook", "TlsConfig", "default_nodes_path", "load_nodes", "save_nodes"),
+    "nodes": ("DicomNode", "NodeBook", "ReceiverConfig", "TlsConfig", "default_nodes_path", "load_nodes",
+              "save_nodes"),
     "query": ("FindQuery",),
-    "receiver": ("ReceiverConfig", "StorageReceiver"),
+    "receiver": ("StorageReceiver",),
     "web": ("qido", "stow", "wado_study"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}

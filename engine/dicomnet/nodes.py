@@ -102,11 +102,39 @@ class DicomNode:
 
 
 @dataclass(frozen=True)
+class ReceiverConfig:
+    """How our storage SCP listens.
+
+    Attributes:
+        ae_title: our AE title (the C-MOVE destination PACS nodes must know).
+        port: TCP port (0 picks a free one; see ``StorageReceiver.port``).
+        host: address to bind; localhost by default.
+        allowed_calling_aes: calling AE titles accepted; empty accepts none (configure them explicitly).
+        tls: serve DICOM over TLS with these settings.
+    """
+
+    ae_title: str = DEFAULT_LOCAL_AE
+    port: int = 11112
+    host: str = "127.0.0.1"
+    allowed_calling_aes: tuple[str, ...] = ()
+    tls: TlsConfig | None = None
+
+    def __post_init__(self) -> None:
+        _check_ae_title(self.ae_title, "receiver")
+        if not self.allowed_calling_aes:
+            raise NodeConfigError("the receiver accepts no calling AE titles; list the PACS AE titles that may "
+                                  "send to it (allowed_calling_aes)")
+        for title in self.allowed_calling_aes:
+            _check_ae_title(title, "allowed calling")
+
+
+@dataclass(frozen=True)
 class NodeBook:
-    """The nodes file: our own AE title and the remote nodes by name."""
+    """The nodes file: our own AE title, the remote nodes by name, and our receiver (None: not configured)."""
 
     local_ae: str = DEFAULT_LOCAL_AE
     nodes: dict[str, DicomNode] = field(default_factory=dict)
+    receiver: ReceiverConfig | None = None
 
     def get(self, name: str) -> DicomNode:
         """The node called ``name``; a NodeConfigError listing the known names otherwise."""
@@ -161,14 +189,31 @@ def load_nodes(path: str | Path | None = None) -> NodeBook:
     except (OSError, ValueError) as error:
         raise NodeConfigError(f"nodes file {file} cannot be read ({error}); fix its syntax") from None
     nodes = {name: node_from_dict(name, entry) for name, entry in dict(data.get("nodes", {})).items()}
-    return NodeBook(_check_ae_title(str(data.get("local_ae", DEFAULT_LOCAL_AE)), "local"), nodes)
+    receiver = _receiver_from_dict(data["receiver"]) if data.get("receiver") else None
+    return NodeBook(_check_ae_title(str(data.get("local_ae", DEFAULT_LOCAL_AE)), "local"), nodes, receiver)
+
+
+def _receiver_from_dict(entry: dict) -> ReceiverConfig:
+    unknown = set(entry) - {"ae_title", "port", "host", "allowed_calling_aes", "tls"}
+    if unknown:
+        raise NodeConfigError(f"receiver: unknown keys {', '.join(sorted(unknown))}; use ae_title, port, host, "
+                              "allowed_calling_aes, tls")
+    return ReceiverConfig(str(entry.get("ae_title", DEFAULT_LOCAL_AE)), int(entry.get("port", 11112)),
+                          str(entry.get("host", "127.0.0.1")), tuple(entry.get("allowed_calling_aes", ())),
+                          TlsConfig(**entry["tls"]) if entry.get("tls") else None)
 
 
 def save_nodes(book: NodeBook, path: str | Path | None = None) -> Path:
     """Write ``book`` as JSON (the GUI's node editor uses this)."""
     file = Path(path) if path is not None else default_nodes_path()
     file.parent.mkdir(parents=True, exist_ok=True)
-    data = {"local_ae": book.local_ae, "nodes": {n: node_to_dict(node) for n, node in book.nodes.items()}}
+    data: dict = {"local_ae": book.local_ae, "nodes": {n: node_to_dict(node) for n, node in book.nodes.items()}}
+    if book.receiver is not None:
+        receiver = book.receiver
+        data["receiver"] = {"ae_title": receiver.ae_title, "port": receiver.port, "host": receiver.host,
+                            "allowed_calling_aes": list(receiver.allowed_calling_aes)}
+        if receiver.tls:
+            data["receiver"]["tls"] = {k: v for k, v in vars(receiver.tls).items() if v is not None}
     temporary = file.with_name(f".{file.name}.tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     temporary.replace(file)

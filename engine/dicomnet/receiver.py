@@ -10,46 +10,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 
 from engine.dicomnet.association import STORAGE_CLASSES
 from engine.dicomnet.database import StudyDatabase
 from engine.dicomnet.errors import NodeConfigError
-from engine.dicomnet.nodes import DEFAULT_LOCAL_AE, TlsConfig, _check_ae_title
+from engine.dicomnet.nodes import ReceiverConfig
 
 log = logging.getLogger(__name__)
 
 _SOP_CLASS_NOT_SUPPORTED = 0x0122
 _PROCESSING_FAILURE = 0xC210
-
-
-@dataclass(frozen=True)
-class ReceiverConfig:
-    """How our storage SCP listens.
-
-    Attributes:
-        ae_title: our AE title (the C-MOVE destination PACS nodes must know).
-        port: TCP port (0 picks a free one; see ``StorageReceiver.port``).
-        host: address to bind; localhost by default.
-        allowed_calling_aes: calling AE titles accepted; empty accepts none (configure them explicitly).
-        tls: serve DICOM over TLS with these settings.
-    """
-
-    ae_title: str = DEFAULT_LOCAL_AE
-    port: int = 11112
-    host: str = "127.0.0.1"
-    allowed_calling_aes: tuple[str, ...] = ()
-    tls: TlsConfig | None = None
-
-    def __post_init__(self) -> None:
-        _check_ae_title(self.ae_title, "receiver")
-        if not self.allowed_calling_aes:
-            raise NodeConfigError("the receiver accepts no calling AE titles; list the PACS AE titles that may "
-                                  "send to it (allowed_calling_aes)")
-        for title in self.allowed_calling_aes:
-            _check_ae_title(title, "allowed calling")
 
 
 class StorageReceiver:

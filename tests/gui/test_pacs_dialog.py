@@ -11,7 +11,7 @@ import pytest
 
 from engine.dicomnet import FindQuery, find
 from gui.workstation import build_workstation
-from tests.engine.dicomnet.conftest import LOCAL_AE, orthanc  # noqa: F401 - the session's Orthanc fixture
+from tests.engine.dicomnet.conftest import LOCAL_AE, ORTHANC_AE, RECEIVER_AE, orthanc  # noqa: F401 - the session's Orthanc fixture
 from tests.engine.dicomnet.studies import retag
 from tests.engine.dicomnet.test_report_pdf import PDF
 from tests.engine.synthetic_cases import write_dicom_study
@@ -28,7 +28,8 @@ def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orthanc)
     node = orthanc.node
     nodes = tmp_path / "nodes.json"
     nodes.write_text(json.dumps({"local_ae": LOCAL_AE, "nodes": {"orthanc": {
-        "ae_title": node.ae_title, "host": node.host, "port": node.port, "dicomweb_url": node.dicomweb_url}}}))
+        "ae_title": node.ae_title, "host": node.host, "port": node.port, "dicomweb_url": node.dicomweb_url}},
+        "receiver": {"ae_title": RECEIVER_AE, "port": orthanc.receiver_port, "allowed_calling_aes": [ORTHANC_AE]}}))
     monkeypatch.setenv("REVSEG_NODES", str(nodes))
     monkeypatch.setenv("REVSEG_DATA_DIR", str(tmp_path / "studies"))
     monkeypatch.setenv("REVSEG_RECOVERY_DIR", str(tmp_path / "recovery"))
@@ -75,6 +76,7 @@ def test_query_retrieve_open_segment_send(qtbot, workstation, on_pacs: str, orth
     dialog.job.progressed.disconnect()
     dialog.job.progressed.connect(dialog._on_progress)
     assert not window.pacs.db.studies()[0].complete and not dialog.open_button.isEnabled()
+    dialog.method.setCurrentText("WADO-RS")  # resume with another method: only the missing instances come
     _run(qtbot, dialog, dialog.retrieve)
     [row] = window.pacs.db.studies()
     assert row.complete and row.instance_count == 144 and "complete" in dialog.status.text()
@@ -117,8 +119,10 @@ def test_studies_browser_searches_opens_and_deletes(qtbot, workstation, on_pacs:
     dialog.form.patient_id.setText("GUI-2")
     dialog.use_web.setCurrentText("QIDO-RS")
     _run(qtbot, dialog, dialog.search)
-    dialog.method.setCurrentText("WADO-RS")
+    assert dialog.method.findText("C-MOVE") >= 0  # the nodes file configures our receiver
+    dialog.method.setCurrentText("C-MOVE")
     _run(qtbot, dialog, dialog.retrieve)
+    assert window.pacs.receiver.stored == 144  # pushed by Orthanc to the background receiver
     dialog.close()
     browser = window.pacs.show_studies()
     assert browser.table.rowCount() == 1 and browser.table.item(0, 1).text() == "GUI-2"
