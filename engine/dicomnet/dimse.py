@@ -227,6 +227,10 @@ def move_study(node: DicomNode, study_uid: str, db: StudyDatabase, destination_a
                 break
     result.received = sum(s.received for s in db.series(study_uid)) - result.already_present
     result.files = db.files(study_uid)
+    if plan and not cancelled and result.received == 0:
+        raise PartialRetrieveError(f"{node.name} delivered none of the study's missing instances to {destination_ae}: "
+                                   f"check that our receiver is running and that {node.name} knows {destination_ae} "
+                                   "at our host and port", result.already_present, result.expected)
     if progress is not None:
         progress(result.already_present + result.received, result.expected)
     return _finish(result, db, node, cancelled)

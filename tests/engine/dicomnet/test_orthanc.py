@@ -230,3 +230,13 @@ def test_retrieve_in_a_killed_process_resumes_without_duplicates(orthanc, upload
     [row] = db.studies()
     assert row.complete and row.instance_count == len(files)
     assert len(list(db.study_folder(study_uid).rglob("*.dcm"))) == len(files)
+
+
+def test_move_with_no_receiver_listening_says_so(orthanc, uploaded, tmp_path: Path) -> None:
+    from engine.dicomnet import PartialRetrieveError
+
+    db = StudyDatabase(tmp_path / "db")  # Orthanc knows REVSEG_RX, but nothing listens on its port
+    with pytest.raises(PartialRetrieveError, match=r"delivered none .* to REVSEG_RX: check that our receiver is running"):
+        move_study(orthanc.node, uploaded[0], db, RECEIVER_AE, local_ae=LOCAL_AE)
+    series = db.series(uploaded[0])
+    assert len(series) == 3 and all(s.received == 0 and not s.complete for s in series)
