@@ -6,6 +6,7 @@ Subcommands:
     phantoms               generate synthetic BraTS-format training / demo cases
     prepare                bring a case (NIfTI or DICOM) into the model's working space
     segment                segment a case (or, with --batch, a dataset) into a BraTS label map
+    pacs                   echo / find / get / send with a PACS, list / delete local studies (docs/pacs.md)
     evaluate               score the segmenter on labelled cases: Dice / HD95, volumes, false positives
     train                  train a model: train --data DIR --out RUN [--config FILE] [key=value ...]
     synth                  synthetic v2 cases from real head anatomies: synth --anatomy DIR --out CACHE --n N
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_segment_parser(commands)
     _add_evaluate_parser(commands)
+    from engine.dicomnet.cli_args import add_pacs_parser
+
+    add_pacs_parser(commands)
 
     train = commands.add_parser("train", help="train a model (trainer; `train --help` lists options)", add_help=False)
     train.add_argument("options", nargs=argparse.REMAINDER, help="options passed to the trainer")
@@ -118,6 +122,9 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--batch", action="store_true",
                          help="INPUT is a dataset folder; write OUT/<case>.nii.gz per case, skip finished cases "
                          "(spread over GPUs when launched by torchrun)")
+    from engine.dicomnet.cli_args import add_segment_pacs_options
+
+    add_segment_pacs_options(segment)
 
 
 def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
@@ -209,6 +216,10 @@ def _run_segment(args: argparse.Namespace) -> int:
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
                "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None,
                "postprocess_config": postprocess_config}
+    if args.from_pacs or args.study or args.send_to:
+        from engine.dicomnet.cli import prepare_pacs_segment
+
+        prepare_pacs_segment(args)  # retrieves the study into the local database and makes it INPUT
     try:
         if args.batch:
             if args.input is None:
@@ -227,6 +238,10 @@ def _run_segment(args: argparse.Namespace) -> int:
             print(f"failed {name}: {message}")
         return 0 if not done.failed else 1
     print(result.summary())
+    if args.send_to:
+        from engine.dicomnet.cli import send_segmentation
+
+        return send_segmentation(args, result.files["dicom-seg"])
     return 0
 
 
@@ -313,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_synth(args)
         if args.command == "bench":
             return _run_bench(args)
+        if args.command == "pacs":
+            from engine.dicomnet.cli import run_pacs
+
+            return run_pacs(args)
         return _run_gui(getattr(args, "case", None))
     except KeyboardInterrupt:
         print("revseg: interrupted", file=sys.stderr)

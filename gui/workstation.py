@@ -18,6 +18,7 @@ from gui import (
     edit_panel,
     export_controller,
     measure_panel,
+    pacs_menu,
     report_render,
     segment_controller,
     settings_dialog,
@@ -45,9 +46,11 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.measure_panel = measure_panel.install(window)
     window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
     window.autosave = autosave.install(window)
+    window.pacs = pacs_menu.install(window)  # PACS dialog, Studies browser, Send to PACS (docs/pacs.md)
     window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
     window.close_guards.append(lambda: window.autosave.confirm_close(parent=window))
-    window.shutdown_hooks.extend([window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
+    window.shutdown_hooks.extend([window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown,
+                                  window.pacs.shutdown])
     return window
 
 

@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
               libxkbcommon-x11-0 libxcb-cursor0 libxcb-shape0 libegl1 libgl1 libosmesa6 libfontconfig1
-              libdbus-1-3 dicom3tools dcmtk)
+              libdbus-1-3 dicom3tools dcmtk orthanc orthanc-dicomweb)
 # torch is pinned to the CPU wheel that this machine kind has on disk; a plain "torch" pulls a CUDA build.
 TORCH_SPEC="torch==2.13.0"
 
@@ -26,6 +26,15 @@ install_debian_packages() {
     log "installing Debian packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    disable_orthanc_service
+}
+
+# The tests start their own Orthanc (temporary storage, free ports); the Debian service must not hold 4242/8042.
+disable_orthanc_service() {
+    command -v Orthanc >/dev/null || return 0
+    if command -v systemctl >/dev/null; then systemctl disable --now orthanc >/dev/null 2>&1 || true; fi
+    if command -v update-rc.d >/dev/null; then update-rc.d orthanc disable >/dev/null 2>&1 || true; fi
+    if command -v service >/dev/null; then service orthanc stop >/dev/null 2>&1 || true; fi
 }
 
 install_venv() {
