@@ -140,7 +140,7 @@ def _run_gui(case: Path | None) -> int:
         raise RuntimeError(
             'no display: run the GUI on a desktop, or headless under xvfb-run -a -s "-screen 0 1280x1024x24"'
         )
-    from gui.app import run_gui
+    from gui.shell.app import run_gui
 
     return run_gui(case)
 

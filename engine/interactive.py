@@ -302,7 +302,7 @@ def _export_prepared(case: Case, run: ViewerSegmentation | None) -> PreparedCase
 def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: str, *, source: str = "ai",
                       run: ViewerSegmentation | None = None, segmenter: Segmenter | None = None, force: bool = False,
                       progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-                      ai_label: np.ndarray | None = None) -> ViewerExport:
+                      ai_label: np.ndarray | None = None, stem: str = "") -> ViewerExport:
     """Write the shown label map as NIfTI or DICOM-SEG (each with the JSON sidecar) and read it back.
 
     Args:
@@ -317,6 +317,7 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
         progress: forwarded to ``engine.export``; cancel: polled between steps.
         ai_label: the AI result an edited map started from: the sidecar then records AI vs edited volumes and
             their Dice, and a map that differs from it is marked SEMIAUTOMATIC.
+        stem: file name of the exports without suffix ("" for ``CASE_seg``).
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) with a one-line message.
@@ -329,7 +330,8 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
     sha = segmenter.checkpoint.sha256 if segmenter else (run.weights_sha256 if run else "")
     edited = source == "edited"
     settings = ExportSettings(formats=(kind, "json"), edited=edited, algorithm=AlgorithmInfo(weights_sha256=sha,
-                              weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic")
+                              weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic",
+                              stem=stem)
     prepared = _export_prepared(case, run)
     result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel,
                                  ai_label_working=ai_label)

@@ -1,11 +1,11 @@
 """The main window: four views (axial, coronal, sagittal, 3D) in a 2 x 2 grid, menus, toolbar, status bar.
 
 Double-click a view to maximise it (again to go back). View > Modality Grid (Ctrl+G) swaps the 2 x 2 layout
-for the four contrasts side by side. The review dock (``gui.review_panel``) sets how labels are drawn.
+for the four contrasts side by side. The review dock (``gui.review.review_panel``) sets how labels are drawn.
 Other modules plug in through ``window.menus[name]``, ``window.toolbar`` and ``set_edit_tool``.
 
 Open a case with File > Open Case... or by dropping its folder (or one of its NIfTI files) on the window.
-Loading runs in the background (``gui.case_loader``); a bad folder gives a message box and leaves the
+Loading runs in the background (``gui.study.case_loader``); a bad folder gives a message box and leaves the
 current case on screen.
 """
 
@@ -32,17 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.case import CaseError, default_demo_case
+from engine.case import Case, CaseError, default_demo_case
 from engine.labels import LABEL_INFO
-from gui.case_loader import CaseLoader, LoadedCase
-from gui.modality_grid import ModalityGrid
-from gui.orientation import AXIAL, CORONAL, SAGITTAL, Plane
-from gui.review_panel import ReviewPanel
-from gui.slice_interaction import EditTool
-from gui.slice_view import SliceView
-from gui.viewer_model import DISPLAY_NAMES, ViewerModel, window_presets
-from gui.volume_view import VolumeView
-from gui.window_menus import CONTROLS_HELP, build_menus, legend_tooltip
+from engine.notice import STATUS_NOTICE
+from engine.patient import PatientInfo, read_patient_info
+from gui.review.review_panel import ReviewPanel
+from gui.shell.window_menus import CONTROLS_HELP, build_menus, legend_tooltip
+from gui.study.case_loader import CaseLoader, LoadedCase
+from gui.viewer.modality_grid import ModalityGrid
+from gui.viewer.orientation import AXIAL, CORONAL, SAGITTAL, Plane
+from gui.viewer.slice_interaction import EditTool
+from gui.viewer.slice_view import SliceView
+from gui.viewer.viewer_model import DISPLAY_NAMES, ViewerModel, window_presets
+from gui.viewer.volume_view import VolumeView
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ class MainWindow(QMainWindow):
         self.menus: dict = {}
         #: called before closing; any False keeps the window open (e.g. "unsaved edits: save?" answered Cancel)
         self.close_guards: list[Callable[[], bool]] = []
+        #: called before another case replaces the shown one; any False keeps the shown case (Cancel)
+        self.replace_guards: list[Callable[[], bool]] = []
+        #: the shown study's identity (``engine.patient``), None without a case
+        self.patient: PatientInfo | None = None
         #: called once when the window closes, before the views are finalised (stop workers, timers)
         self.shutdown_hooks: list[Callable[[], None]] = []
         self.loader = CaseLoader(self)
@@ -86,6 +92,12 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._cursor_label = QLabel()
         self.statusBar().addPermanentWidget(self._cursor_label)
+        # Its own permanent widget, never shrunk below its text: temporary messages cannot clip the notice.
+        self.notice_label = QLabel(STATUS_NOTICE)
+        self.notice_label.setObjectName("clinicalNotice")
+        self.notice_label.setStyleSheet("QLabel { color: #b00020; font-weight: bold; padding: 0 6px; }")
+        self.notice_label.setMinimumWidth(self.notice_label.sizeHint().width())
+        self.statusBar().addPermanentWidget(self.notice_label)
         self.statusBar().showMessage("Open a case folder (File > Open Case...) or drop one here")
         for view in self.all_views:
             view.vtk_widget.installEventFilter(self)
@@ -167,8 +179,14 @@ class MainWindow(QMainWindow):
     def open_case(self, folder: str | Path) -> None:
         """Start loading ``folder`` in the background; the views switch when it is ready."""
         folder = Path(folder)
+        if not self.may_replace_case():
+            return
         self.statusBar().showMessage(f"Loading {folder.name} ...")
         self.loader.load(folder)
+
+    def may_replace_case(self) -> bool:
+        """Whether another case may replace the shown one (asks first about unsaved edits)."""
+        return all(guard() for guard in self.replace_guards)
 
     def open_demo_case(self) -> None:
         try:
@@ -208,7 +226,8 @@ class MainWindow(QMainWindow):
     # --- model -> widgets -------------------------------------------------------------------------------
     def _on_case_changed(self) -> None:
         case = self.model.case
-        self.setWindowTitle(f"RevSeg - {case.case_id}" if case is not None else "RevSeg")
+        self.patient = None if case is None else read_patient_info(case.reference.source, case.folder)
+        self.setWindowTitle(window_title(case, self.patient))
         self.modality_combo.blockSignals(True)
         self.modality_combo.clear()
         for modality in self.model.modalities:
@@ -409,6 +428,14 @@ class MainWindow(QMainWindow):
                 view.shutdown()
             self.modality_grid.shutdown()
         super().closeEvent(event)
+
+
+def window_title(case: Case | None, patient: PatientInfo | None) -> str:
+    """"RevSeg - Family, Given (ID) 2021-03-04 - case" (the patient part when known)."""
+    if case is None:
+        return "RevSeg"
+    who = patient.title() if patient is not None else ""
+    return f"RevSeg - {who} - {case.case_id}" if who and who != case.case_id else f"RevSeg - {case.case_id}"
 
 
 def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:

@@ -2,7 +2,7 @@
 
 ``MainWindow`` alone is the viewer (and what the view tests build); ``build_workstation`` adds, through each
 module's ``install(window)``: study opening, Settings, one-click Segment, Export, editing, measurements, the
-report and autosave. The application (``gui.app.run_gui``) opens this.
+report and autosave. The application (``gui.shell.app.run_gui``) opens this.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
 
 from engine.report import ModelInfo
-from gui import (
-    autosave,
-    edit_panel,
-    export_controller,
-    measure_panel,
-    report_render,
-    segment_controller,
-    settings_dialog,
-    study_dialog,
-)
-from gui.main_window import MainWindow
+from gui.editing import edit_panel, measure_panel
+from gui.review import export_controller, report_render, segment_controller, settings_dialog
+from gui.shell import autosave
+from gui.shell.main_window import MainWindow
+from gui.study import study_dialog
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +34,27 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.studies = study_dialog.install(window, store)
     window.segment_settings = settings_dialog.install(window, store)
     window.segmentation = segment_controller.install(window, window.segment_settings)
-    window.exports = export_controller.install(window, window.segmentation)
+    window.exports = export_controller.install(window, window.segmentation, store)
     window.edit_controller = edit_panel.install(window)
     window.measure_panel = measure_panel.install(window)
     window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
     window.autosave = autosave.install(window)
     window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
-    window.close_guards.append(lambda: window.autosave.confirm_close(parent=window))
+    window.close_guards.append(lambda: _confirm_unsaved(window, "close"))
+    window.replace_guards.append(lambda: _confirm_unsaved(window, "switch"))
     window.shutdown_hooks.extend([window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
     return window
+
+
+def _confirm_unsaved(window: MainWindow, action: str) -> bool:
+    """Save / Discard / Cancel before closing or switching cases with unsaved edits (True: go ahead).
+
+    Save exports in the background; closing then follows when the export has finished, while a case switch
+    waits for the user to open the other case again (the export must not be raced by a new case).
+    """
+    retry = window.close if action == "close" else None
+    return window.autosave.confirm_close(parent=window, action=action, save_target=window.exports.save_target,
+                                         save=lambda: window.exports.save(then=retry) and False)
 
 
 def _model_info(window: MainWindow) -> ModelInfo:

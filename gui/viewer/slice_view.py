@@ -1,10 +1,10 @@
 """One 2D slice view (axial, coronal or sagittal) of the viewer model, drawn with VTK.
 
-The slice is cut out of the numpy volume (see ``gui.orientation``) and shown by a vtkImageActor whose
+The slice is cut out of the numpy volume (see ``gui.viewer.orientation``) and shown by a vtkImageActor whose
 vtkImageProperty applies the window/level; the label and uncertainty overlays are RGBA image actors above
-it (``gui.slice_overlay``). The view's world coordinates are display millimetres: column c, row r of the
+it (``gui.viewer.slice_overlay``). The view's world coordinates are display millimetres: column c, row r of the
 display image sits at (c * spacing_h, r * spacing_v), so the physical aspect ratio is kept and clicks map
-back to voxels exactly. Input handling (and the editing-tool hook) is in ``gui.slice_interaction``.
+back to voxels exactly. Input handling (and the editing-tool hook) is in ``gui.viewer.slice_interaction``.
 
 A view shows the model's active contrast, or a fixed one (``modality``; the modality grid's views). A view
 that is not on screen does no work; it catches up when it is shown again.
@@ -22,12 +22,12 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer, vtkTextActor
 
-from gui.measurement_lines import MeasurementLines
-from gui.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
-from gui.slice_interaction import INTERACTOR_EVENTS, SliceInteraction
-from gui.slice_overlay import SliceOverlays
-from gui.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
-from gui.vtk_widget import anchored_text_actor, create_vtk_widget, set_image_pixels
+from gui.viewer.measurement_lines import MeasurementLines
+from gui.viewer.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
+from gui.viewer.slice_interaction import INTERACTOR_EVENTS, SliceInteraction
+from gui.viewer.slice_overlay import SliceOverlays
+from gui.viewer.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
+from gui.viewer.vtk_widget import anchored_text_actor, create_vtk_widget, set_image_pixels
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.measure import Measurements, as_tsv, measure, measurement_rows
-from gui.viewer_model import ViewerModel
+from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
 
 from engine.errors import CancelCheck, ProgressCallback, report
 from engine.interactive import ViewerSegmentation, segment_for_viewer
+from engine.lesion_focus import largest_lesion_centre
 from engine.segment import DEMO_NOTICE, Segmenter, load_segmenter
 from gui.background import BackgroundJob
 from gui.menus import make_action, menu_named
-from gui.settings_dialog import NO_WEIGHTS, SegmentationSettings, SettingsController
+from gui.review.settings_dialog import NO_WEIGHTS, SegmentationSettings, SettingsController
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,9 @@ class SegmentController(QObject):
         self.last_run = run
         self.window.model.set_segmentation(run.label, run.uncertainty, "ai")
         self.window.model.set_overlay(visible=True)
+        centre = largest_lesion_centre(run.label)
+        if centre is not None:  # otherwise the views may show slices without any label
+            self.window.model.set_cursor(centre)
         volumes = run.volumes_ml
         text = (f"Segmented in {run.timings_s['total']:.1f} s on {run.device}: WT {volumes['WT']:.1f} mL, "
                 f"TC {volumes['TC']:.1f} mL, ET {volumes['ET']:.1f} mL")
@@ -270,7 +274,7 @@ def install(window: QMainWindow, settings: SettingsController | None = None) -> 
         settings: the window's settings controller; installed here when not given.
     """
     if settings is None:
-        from gui import settings_dialog
+        from gui.review import settings_dialog
 
         settings = settings_dialog.install(window)
     return SegmentController(window, settings)

@@ -3,7 +3,7 @@
 The tools implement the slice views' tool protocol (``press(voxel, plane_axis, modifiers)``, ``drag(voxel,
 plane_axis)``, ``release()``); the work is done by ``engine.editing.EditSession`` on ``model.label`` in place,
 and after every change the controller calls ``model.notify_label_edited()`` so views and measurements follow.
-A press..release is one undo step. ``gui.edit_panel`` holds the dock widget and the shortcuts.
+A press..release is one undo step. ``gui.editing.edit_panel`` holds the dock widget and the shortcuts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.editing import EditSession
 from engine.editing.session import Brush
 from engine.labels import ENHANCING
-from gui.viewer_model import ViewerModel
+from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,18 @@ class EditController(QObject):
         self.update_settings(radius_mm=self.settings.radius_mm + steps)
 
     # --- undo, redo, reset, interpolate ---------------------------------------------------------------
+    def restore_steps(self, undo: list, redo: list) -> None:
+        """Take over recovered undo / redo steps (``engine.editing.history.Stroke``) for the shown label map.
+
+        Raises:
+            ValueError: the steps do not fit the label map.
+        """
+        session = self.ensure_session()
+        if session is None:
+            raise ValueError("open a case before restoring its undo history")
+        session.history.restore_steps(undo, redo)
+        self.state_changed.emit()
+
     def undo(self) -> bool:
         if self.session is None or self.session.undo() is None:
             return False

@@ -28,7 +28,15 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from engine.labels import LABEL_INFO
-from engine.report import DEMO_NOTICE, KeySlice, ModelInfo, ReportContent, build_report, provenance_rows
+from engine.report import (
+    DEMO_NOTICE,
+    RESEARCH_NOTICE,
+    KeySlice,
+    ModelInfo,
+    ReportContent,
+    build_report,
+    provenance_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +197,7 @@ def render_png(content: ReportContent, path: str | Path) -> Path:
         paint_report(painter, content)
     finally:
         painter.end()
+    image.setText("Disclaimer", RESEARCH_NOTICE)  # a PNG text chunk: the notice travels with the file
     path = Path(path)
     if not image.save(str(path), "PNG"):
         raise OSError(f"could not write the report image {path}")
@@ -203,7 +212,7 @@ def render_pdf(content: ReportContent, path: str | Path) -> Path:
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
                                      QMarginsF(0, 0, 0, 0)))
     writer.setResolution(150)
-    writer.setTitle("RevSeg segmentation report")
+    writer.setTitle(f"RevSeg segmentation report - {RESEARCH_NOTICE}")
     writer.setCreator("RevSeg")
     painter = QPainter(writer)
     try:

@@ -1,7 +1,7 @@
 """Opening a study: choose a folder or files, confirm or reassign T1 / T1ce / T2 / FLAIR, load in the background.
 
 File > Open Study... (Ctrl+O) or Open Study Files..., a recent study, or a drop on the window: the study is
-scanned in a worker (``gui.study_scan``), then ``StudyDialog`` lists its files or series with a thumbnail, the
+scanned in a worker (``gui.study.study_scan``), then ``StudyDialog`` lists its files or series with a thumbnail, the
 description and the guessed contrast in an editable combo box. OK refuses a contrast given twice or not at
 all, with a readable message. Loading runs in a worker with progress in the status bar: a BraTS-named NIfTI
 folder kept as guessed goes through ``window.open_case`` (its label map comes along), anything else through
@@ -36,10 +36,10 @@ from engine.interactive import load_study
 from engine.io.guess import ROLES
 from gui.background import BackgroundJob
 from gui.menus import make_action, menu_named
-from gui.recent_studies import RecentStudies
-from gui.settings_dialog import app_settings
-from gui.study_scan import StudyScan, scan_study
-from gui.viewer_model import DISPLAY_NAMES, default_window_levels
+from gui.settings_store import app_settings
+from gui.study.recent_studies import RecentStudies
+from gui.study.study_scan import StudyScan, scan_study
+from gui.viewer.viewer_model import DISPLAY_NAMES, default_window_levels
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,9 @@ class StudyController(QObject):
         """Scan ``paths`` in the background, then show the dialog; False when busy."""
         if self.job.busy:
             return False
+        may_replace = getattr(self.window, "may_replace_case", None)
+        if may_replace is not None and not may_replace():  # unsaved edits: the user chose Cancel
+            return False
         self._path = paths[0] if len(paths) == 1 else paths[0].parent
         self._begin(f"Scanning {self._path.name} ...")
         self.job.start(lambda progress, cancel: scan_study(paths, progress, cancel))
@@ -270,6 +273,8 @@ class StudyController(QObject):
 
     def _on_failed(self, error: object, details: str) -> None:
         self._end()
+        name = self._path.name if self._path is not None else "the study"
+        self.window.statusBar().showMessage(f"Could not open {name}", 10_000)  # not "Scanning ..." forever
         if isinstance(error, ValueError):
             message = str(error)
         else:

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.case import MODALITIES, Case
 from engine.labels import LABEL_INFO
-from gui.overlay_style import OverlayStyle
+from gui.viewer.overlay_style import OverlayStyle
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML
 from engine.segment import BUNDLED_WEIGHTS
 from gui.menus import make_action, menu_named
+from gui.settings_store import app_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ DEMO_STATUS = "Demo weights - not for clinical use"
 _WEIGHTS_KEY, _DEVICE_KEY = "segmentation/weights", "segmentation/device"
 _MIN_LESION_KEY = "segmentation/min_lesion_ml"
 MAX_MIN_LESION_ML = 100.0  # the spin box's upper end: a larger "minimum lesion" would remove real tumours
-
-
-def app_settings() -> QSettings:
-    """RevSeg's persistent settings (per user)."""
-    return QSettings("RevSeg", "RevSeg")
 
 
 @dataclass(frozen=True)

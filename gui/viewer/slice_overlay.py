@@ -1,6 +1,6 @@
 """The overlays of one slice view: the label map (fill or outline) and the uncertainty map, as VTK image actors.
 
-Each overlay is an RGBA display image painted by ``gui.overlay_style`` from the slice under the cursor. An
+Each overlay is an RGBA display image painted by ``gui.viewer.overlay_style`` from the slice under the cursor. An
 actor is hidden on slices where nothing would be drawn (most slices hold no tumour), which is cheaper than
 uploading and blending a transparent image.
 """
@@ -11,10 +11,10 @@ import numpy as np
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
 
-from gui.orientation import Plane, display_slice
-from gui.overlay_style import OverlayPainter, paint_uncertainty
-from gui.viewer_model import ViewerModel
-from gui.vtk_widget import set_image_pixels
+from gui.viewer.orientation import Plane, display_slice
+from gui.viewer.overlay_style import OverlayPainter, paint_uncertainty
+from gui.viewer.viewer_model import ViewerModel
+from gui.viewer.vtk_widget import set_image_pixels
 
 # Depth along the camera axis (the image sits at 0, the crosshair at 1).
 _LABEL_Z, _UNCERTAINTY_Z = 0.5, 0.7

@@ -10,8 +10,8 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
-from gui.orientation import Plane, voxel_to_display
-from gui.viewer_model import ViewerModel
+from gui.viewer.orientation import Plane, voxel_to_display
+from gui.viewer.viewer_model import ViewerModel
 
 _LINES_Z = 0.9  # above the overlays (0.5-0.7), below the crosshair (1)
 _LINES_RGB = (0.2, 0.9, 1.0)

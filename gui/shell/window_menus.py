@@ -3,21 +3,20 @@
 ``build_menus(window)`` fills ``window.menus`` ("File", "View", "Segmentation", "Tools", "Help"); other
 modules add their own entries later through that dict (``window.menus["Segmentation"].addAction(...)``).
 Every action gets a status tip (shown in the status bar while the menu item is highlighted).
+
+The window is typed as a plain ``QMainWindow``: it is ``gui.shell.main_window.MainWindow``, which imports this
+module, and importing it back (even for type hints) would make the two modules a cycle.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow
 
 from engine.labels import LABEL_INFO
-from gui.orientation import AXIAL, PLANES
-from gui.review_panel import LABEL_KEYS
-from gui.viewer_model import DISPLAY_NAMES
-
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.review.review_panel import LABEL_KEYS
+from gui.viewer.orientation import AXIAL, PLANES
+from gui.viewer.viewer_model import DISPLAY_NAMES
 
 MENU_NAMES = ("File", "View", "Segmentation", "Tools", "Help")
 PRESET_KEYS = ("F5", "F6", "F7", "F8")
@@ -36,7 +35,7 @@ CONTROLS_HELP = (
 
 
 
-def add_action(window: MainWindow, text: str, slot: object, shortcut: object = None, tip: str = "",
+def add_action(window: QMainWindow, text: str, slot: object, shortcut: object = None, tip: str = "",
                checkable: bool = False) -> QAction:
     """A window-wide action (its shortcut works wherever the focus is in the window)."""
     action = QAction(text, window)
@@ -52,7 +51,7 @@ def add_action(window: MainWindow, text: str, slot: object, shortcut: object = N
     return action
 
 
-def build_menus(window: MainWindow) -> None:
+def build_menus(window: QMainWindow) -> None:
     window.menus = {name: window.menuBar().addMenu(f"&{name}") for name in MENU_NAMES}
     _file_menu(window)
     _view_menu(window)
@@ -62,7 +61,7 @@ def build_menus(window: MainWindow) -> None:
     help_menu.addAction(add_action(window, "&About RevSeg", window.show_about, tip="Version and licence"))
 
 
-def _file_menu(window: MainWindow) -> None:
+def _file_menu(window: QMainWindow) -> None:
     menu = window.menus["File"]
     window.open_action = add_action(window, "&Open Case...", window.choose_case_folder,
                                     QKeySequence.StandardKey.Open, "Open a case folder of NIfTI files")
@@ -72,7 +71,7 @@ def _file_menu(window: MainWindow) -> None:
     menu.addAction(add_action(window, "&Quit", window.close, QKeySequence.StandardKey.Quit, "Close RevSeg"))
 
 
-def _view_menu(window: MainWindow) -> None:
+def _view_menu(window: QMainWindow) -> None:
     model = window.model
     menu = window.menus["View"]
     menu.addAction(add_action(window, "&Reset Views", window.reset_views, "Ctrl+R", "Undo zoom and pan"))

@@ -1,10 +1,14 @@
 """Autosave of edited segmentations for crash recovery, restore on open, and the question on close.
 
-Every ``AUTOSAVE_MS`` the controller writes the shown label map to the case's recovery file
+``SOON_MS`` after an edit (and every ``AUTOSAVE_MS`` while edits go on) the controller writes the shown label
+map, its uncertainty map and the edit session's undo / redo steps to the case's recovery file
 (``engine.recovery``) when it is an edited one and changed since the last autosave. The file is removed when the
 user saves / exports (``mark_saved``) or discards the edits. When a case is opened and a recovery file of it
 exists, ``offer_restore`` asks whether to restore the edits; ``offer_at_start`` lists recovery files of other
-cases when the application starts; ``confirm_close`` asks before closing with unsaved edits.
+cases when the application starts (one question: the case then opens with its edits restored);
+``confirm_close`` asks Save / Discard / Cancel before closing or switching cases with unsaved edits. Enter
+never discards: the default button is Save when the edits can be saved without another question, else
+Cancel.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
+from engine.editing.history import EditHistory
 from engine.recovery import (
     Recovery,
     discard_recovery,
@@ -25,11 +30,12 @@ from engine.recovery import (
     list_recoveries,
     write_recovery,
 )
-from gui.viewer_model import ViewerModel
+from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 5000
+SOON_MS = 700  # after an edit: soon, but a drag of many dabs is written once, not per mouse move
 RESTORE, DISCARD, LATER = "restore", "discard", "later"
 SAVE, CLOSE, CANCEL = "save", "close", "cancel"
 
@@ -44,9 +50,13 @@ class AutosaveController(QObject):
     """
 
     def __init__(self, model: ViewerModel, interval_ms: int = AUTOSAVE_MS, directory: Path | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, history: Callable[[], EditHistory | None] | None = None,
+                 restore_steps: Callable[[list, list], None] | None = None) -> None:
         super().__init__(parent)
         self.model, self.directory = model, directory
+        self.history = history or (lambda: None)
+        self.restore_steps = restore_steps
+        self.auto_restore: Path | None = None  # a recovery the user already chose to restore (no second question)
         self.changed_since_autosave = False
         self.unsaved = False
         self._ai_label: np.ndarray | None = None
@@ -55,6 +65,10 @@ class AutosaveController(QObject):
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.autosave)
         self.timer.start()
+        self.soon = QTimer(self)
+        self.soon.setSingleShot(True)
+        self.soon.setInterval(min(SOON_MS, interval_ms))
+        self.soon.timeout.connect(self.autosave)
         model.case_changed.connect(self._on_case_changed)
         model.label_changed.connect(self._on_label_changed)
         if model.label is not None and model.label_source != "edited":  # installed after a result was shown
@@ -70,6 +84,8 @@ class AutosaveController(QObject):
         self._label_seen = label
         if self.model.label_source == "edited":
             self.changed_since_autosave = self.unsaved = True
+            if not self.soon.isActive():  # not restarted per edit: a long drag is still saved within SOON_MS
+                self.soon.start()
         elif replaced or self.unsaved:  # a new AI / loaded result, or edits undone back to it
             self._ai_label = None if label is None else label.copy()
             self.changed_since_autosave = self.unsaved = False
@@ -82,9 +98,11 @@ class AutosaveController(QObject):
             self.mark_saved()
         if case is None or label is None or self.model.label_source != "edited" or not self.changed_since_autosave:
             return None
+        history = self.history()
+        steps = history.steps() if history is not None and history.label is label else None
         path = write_recovery(label, case_id=case.case_id, folder=case.folder, source="edited",
                               ai_label_sha256=label_sha256(self._ai_label), ai_label=self._ai_label,
-                              directory=self.directory)
+                              uncertainty=self.model.uncertainty, steps=steps, directory=self.directory)
         self.changed_since_autosave = False
         return path
 
@@ -121,7 +139,11 @@ class AutosaveController(QObject):
         if found.label.shape != tuple(self.model.shape):
             log.warning("recovery file %s does not fit the case's grid; ignored", found.path)
             return False
-        answer = (ask or (lambda record: _ask_restore(record, parent)))(found)
+        chosen, self.auto_restore = self.auto_restore, None
+        if chosen is not None and chosen == found.path:  # answered at start: restore without asking again
+            answer = RESTORE
+        else:
+            answer = (ask or (lambda record: _ask_restore(record, parent)))(found)
         if answer == DISCARD:
             discard_recovery(case.case_id, case.folder, self.directory)  # type: ignore[union-attr]
         if answer != RESTORE:
@@ -130,26 +152,36 @@ class AutosaveController(QObject):
         return True
 
     def restore(self, found: Recovery) -> None:
-        """Show the recovered edits on top of their AI result (so "reset to AI" still works)."""
+        """Show the recovered edits on top of their AI result (so "reset to AI" still works), with their
+        uncertainty map and undo / redo steps."""
         base = found.ai_label if found.ai_label is not None and found.ai_label.shape == found.label.shape else found.label
-        self.model.set_segmentation(base.copy(), source="ai")
+        uncertainty = found.uncertainty if found.uncertainty is not None and found.uncertainty.shape == base.shape else None
+        self.model.set_segmentation(base.copy(), uncertainty, source="ai")
         np.copyto(self.model.label, found.label)
         self.model.notify_label_edited()
+        if self.restore_steps is not None and (found.undo or found.redo):
+            try:
+                self.restore_steps(list(found.undo), list(found.redo))
+            except ValueError as error:
+                log.warning("undo history of %s not restored: %s", found.case_id, error)
         self.autosave()  # replacing the label above removed the file: write it again at once
         log.info("restored the edits of %s autosaved at %s", found.case_id, found.saved_at)
 
     def confirm_close(self, ask: Callable[[], str] | None = None, save: Callable[[], bool] | None = None,
-                      parent: QWidget | None = None) -> bool:
-        """Whether the window may close; asks first when there are unsaved edits.
+                      parent: QWidget | None = None, action: str = "close", save_target: str = "") -> bool:
+        """Whether the window may close (or another case open); asks first when there are unsaved edits.
 
         Args:
             ask: returns SAVE, CLOSE (discard the edits) or CANCEL (default: a message box).
-            save: saves / exports the edits, True on success (offered as "Save" when given).
+            save: saves / exports the edits, True when they are saved now (False: failed, or still running;
+                the caller tries again when the save has finished).
             parent: parent of the message box.
+            action: what waits for the answer: "close" or "switch" (open another case).
+            save_target: where Save writes without asking ("" when it must ask for a folder first).
         """
         if not self.has_unsaved_edits:
             return True
-        answer = (ask or (lambda: _ask_close(parent, save is not None)))()
+        answer = (ask or (lambda: ask_unsaved(parent, action, save_target)))()
         if answer == SAVE and save is not None:
             if not save():
                 return False
@@ -167,7 +199,8 @@ def pending_recoveries(directory: Path | None = None) -> list[Recovery]:
 
 
 def offer_at_start(open_case: Callable[[str], object], ask: Callable[[Recovery], bool] | None = None,
-                   parent: QWidget | None = None, directory: Path | None = None) -> Recovery | None:
+                   parent: QWidget | None = None, directory: Path | None = None,
+                   controller: AutosaveController | None = None) -> Recovery | None:
     """At application start: offer to open the newest case with autosaved edits (restored when it opens).
 
     Args:
@@ -175,12 +208,15 @@ def offer_at_start(open_case: Callable[[str], object], ask: Callable[[Recovery],
         ask: True to open it (default: a message box).
         parent: parent of the message box.
         directory: recovery folder.
+        controller: the window's autosave; when given, the case restores its edits without a second question.
     """
     found = pending_recoveries(directory)
     if not found:
         return None
     record = found[0]
     if (ask or (lambda r: _ask_open(r, parent)))(record):
+        if controller is not None:
+            controller.auto_restore = record.path
         open_case(record.folder)
         return record
     return None
@@ -188,30 +224,58 @@ def offer_at_start(open_case: Callable[[str], object], ask: Callable[[Recovery],
 
 def _ask_restore(record: Recovery, parent: QWidget | None) -> str:
     box = QMessageBox(QMessageBox.Icon.Question, "Restore edits",
-                      f"Unsaved edits of {record.case_id} were autosaved at {record.saved_at}.\nRestore them?", parent=parent)
+                      f"Unsaved edits of {record.case_id} were autosaved at {record.saved_at_local}.\n"
+                      "Restore them?", parent=parent)
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+    later = box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore)
+    box.setEscapeButton(later)
     box.exec()
     return RESTORE if box.clickedButton() is restore else DISCARD if box.clickedButton() is discard else LATER
 
 
 def _ask_open(record: Recovery, parent: QWidget | None) -> bool:
-    answer = QMessageBox.question(parent, "Recover edits",
-                                  f"RevSeg closed with unsaved edits of {record.case_id} ({record.folder}).\n"
-                                  "Open that case to restore them?")
-    return answer == QMessageBox.StandardButton.Yes
+    box = QMessageBox(QMessageBox.Icon.Question, "Restore edits",
+                      f"RevSeg ended before the edits of {record.case_id} were saved.\n"
+                      f"They were autosaved at {record.saved_at_local} ({record.folder}).\n"
+                      "Open that case with the edits restored (undo history included)?", parent=parent)
+    restore = box.addButton("Open and Restore", QMessageBox.ButtonRole.AcceptRole)
+    later = box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore)
+    box.setEscapeButton(later)
+    box.exec()
+    return box.clickedButton() is restore
 
 
-def _ask_close(parent: QWidget | None, can_save: bool) -> str:
-    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits",
-                      "The segmentation has edits that were not saved or exported.", parent=parent)
-    save = box.addButton("Save...", QMessageBox.ButtonRole.AcceptRole) if can_save else None
-    close = box.addButton("Discard and close", QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
+UNSAVED_TEXT = {"close": "Save the edited segmentation before closing RevSeg?",
+                "switch": "Save the edited segmentation before opening another case?"}
+
+
+def unsaved_box(parent: QWidget | None, action: str = "close", save_target: str = "") -> QMessageBox:
+    """The Save / Discard / Cancel question; Save is the default only when it needs no further question."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits", UNSAVED_TEXT.get(action, UNSAVED_TEXT["close"]),
+                      parent=parent)
+    box.setInformativeText("The edits are autosaved for recovery, but not yet saved as a segmentation file."
+                           + (f"\nSave writes to {save_target}." if save_target else ""))
+    save = box.addButton("Save..." if not save_target else "Save", QMessageBox.ButtonRole.AcceptRole)
+    save.setObjectName(SAVE)
+    discard = box.addButton("Discard Edits", QMessageBox.ButtonRole.DestructiveRole)
+    discard.setObjectName(CLOSE)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    cancel.setObjectName(CANCEL)
+    discard.setAutoDefault(False)  # Enter on a focused Discard would otherwise discard
+    box.setDefaultButton(save if save_target else cancel)
+    box.setEscapeButton(cancel)
+    return box
+
+
+def ask_unsaved(parent: QWidget | None, action: str = "close", save_target: str = "") -> str:
+    """SAVE, CLOSE (discard) or CANCEL from ``unsaved_box``."""
+    box = unsaved_box(parent, action, save_target)
     box.exec()
     clicked = box.clickedButton()
-    return SAVE if save is not None and clicked is save else CLOSE if clicked is close else CANCEL
+    return clicked.objectName() if clicked is not None and clicked.objectName() in (SAVE, CLOSE) else CANCEL
 
 
 def install(window: QMainWindow, interval_ms: int = AUTOSAVE_MS, offer_on_open: bool = True,
@@ -226,7 +290,11 @@ def install(window: QMainWindow, interval_ms: int = AUTOSAVE_MS, offer_on_open: 
         offer_on_open: ask to restore when an opened case has a recovery file.
         ask_restore: the question (default: a message box), see ``AutosaveController.offer_restore``.
     """
-    controller = AutosaveController(window.model, interval_ms, parent=window)  # type: ignore[attr-defined]
+    edit_controller = getattr(window, "edit_controller", None)
+    controller = AutosaveController(
+        window.model, interval_ms, parent=window,  # type: ignore[attr-defined]
+        history=lambda: getattr(getattr(edit_controller, "session", None), "history", None),
+        restore_steps=getattr(edit_controller, "restore_steps", None))
     if offer_on_open:
         # Queued: the question comes after the case is shown and the other views have caught up.
         window.model.case_changed.connect(  # type: ignore[attr-defined]

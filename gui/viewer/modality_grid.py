@@ -10,9 +10,9 @@ from __future__ import annotations
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from engine.case import MODALITIES
-from gui.orientation import AXIAL, Plane
-from gui.slice_view import SliceView
-from gui.viewer_model import ViewerModel
+from gui.viewer.orientation import AXIAL, Plane
+from gui.viewer.slice_view import SliceView
+from gui.viewer.viewer_model import ViewerModel
 
 
 class ModalityGrid(QWidget):

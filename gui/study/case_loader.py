@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.case import Case, CaseError, load_case_folder
 from gui.background import BackgroundJob
-from gui.viewer_model import WindowLevel, default_window_levels
+from gui.viewer.viewer_model import WindowLevel, default_window_levels
 
 log = logging.getLogger(__name__)
 

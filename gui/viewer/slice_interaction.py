@@ -1,4 +1,4 @@
-"""Mouse and key input of a slice view (a mixin of ``gui.slice_view.SliceView``), including the editing hook.
+"""Mouse and key input of a slice view (a mixin of ``gui.viewer.slice_view.SliceView``), including the editing hook.
 
 Without a tool: left click/drag moves the crosshair, wheel scrolls slices, right drag sets window (horizontal)
 and level (vertical), middle drag pans, Ctrl+wheel zooms, Up/Down and Page Up/Page Down scroll, R resets

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.labels import LABEL_INFO
-from gui.overlay_style import REGION_ORDER, next_uncertain_slice, uncertain_voxels_per_slice
-from gui.viewer_model import ViewerModel
+from gui.viewer.overlay_style import REGION_ORDER, next_uncertain_slice, uncertain_voxels_per_slice
+from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from engine.case import CaseError, default_demo_case
-from gui import autosave
-from gui.gc_guard import GuiThreadGarbageCollector
-from gui.workstation import build_workstation
+from gui.shell import autosave
+from gui.shell.gc_guard import GuiThreadGarbageCollector
+from gui.shell.workstation import build_workstation
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ def run_gui(case_folder: Path | None) -> int:
     window = build_workstation()
     window.resize(*DEFAULT_WINDOW_SIZE)
     window.show()
-    if case_folder is None and autosave.offer_at_start(window.open_case, parent=window) is not None:
+    restored = case_folder is None and autosave.offer_at_start(window.open_case, parent=window,
+                                                               controller=window.autosave) is not None
+    if restored:
         return app.exec()  # the user restored unsaved edits of an earlier session: that case is opening
     if case_folder is None:
         try:

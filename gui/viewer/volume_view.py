@@ -8,7 +8,7 @@ at half resolution (every second voxel), which keeps rotation interactive withou
 follows the active contrast's window/level (re-rendered after a short pause, as dragging it re-renders
 the 2D views many times per second).
 
-The tumour labels are drawn as smooth coloured surfaces inside the volume (``gui.label_surfaces``), rebuilt
+The tumour labels are drawn as smooth coloured surfaces inside the volume (``gui.viewer.label_surfaces``), rebuilt
 a short while after the label map or the overlay style last changed (an editor changes the label map on
 every brush dab). While surfaces are shown the volume rendering is made fainter so that they show through.
 """
@@ -35,9 +35,9 @@ from vtkmodules.vtkRenderingCore import (
 )
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
-from gui.label_surfaces import LabelSurfaces
-from gui.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
-from gui.vtk_widget import create_vtk_widget
+from gui.viewer.label_surfaces import LabelSurfaces
+from gui.viewer.viewer_model import DISPLAY_NAMES, ViewerModel, WindowLevel
+from gui.viewer.vtk_widget import create_vtk_widget
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Smooth 3D surfaces of the tumour regions for the 3D view.
 
-Per shown class (a BraTS label, or a WT/TC/ET region in regions mode, see ``gui.overlay_style``): the class
+Per shown class (a BraTS label, or a WT/TC/ET region in regions mode, see ``gui.viewer.overlay_style``): the class
 mask is cropped to its bounding box, vtkDiscreteFlyingEdges3D extracts its boundary, vtkWindowedSincPolyData
 Filter smooths the voxel staircase away (without shrinking the surface), and vtkPolyDataNormals gives smooth
 shading. Surfaces nest like the BraTS regions, so that neighbouring labels do not share (z-fighting) faces:
@@ -19,7 +19,7 @@ from vtkmodules.vtkFiltersCore import vtkPolyDataNormals, vtkWindowedSincPolyDat
 from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
-from gui.overlay_style import REGION_ORDER, OverlayStyle, class_lut, color_lut
+from gui.viewer.overlay_style import REGION_ORDER, OverlayStyle, class_lut, color_lut
 
 log = logging.getLogger(__name__)
 

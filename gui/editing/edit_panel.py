@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.editing import EditController
+from gui.editing.edit_controller import EditController
 
 log = logging.getLogger(__name__)
 
