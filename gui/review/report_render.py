@@ -252,8 +252,9 @@ class ReportController:
         model = self.window.model  # type: ignore[attr-defined]
         if model.case is None or model.label is None:
             raise ValueError("open a case and segment it (or load a label map) before saving a report")
+        patient = getattr(self.window, "patient", None)
         return build_report(model.case, model.label, model=self.model_info(), edited=model.label_source == "edited",
-                            modality=model.active_modality)
+                            modality=model.active_modality, extra_identifiers=dict(patient.rows()) if patient else None)
 
     def save(self, path: str | Path) -> Path:
         """Write the report to ``path`` (.png or .pdf)."""
