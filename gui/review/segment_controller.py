@@ -163,6 +163,9 @@ class SegmentController(QObject):
         if settings.effective_weights is None:
             self._show_error(NO_WEIGHTS, "")
             return False
+        content = getattr(self.window, "content_check", None)
+        if content is not None and not content.confirm_segment(self.segment):  # not a brain MRI: asks first
+            return False
         try:
             device = device_description(settings.device)
         except ValueError as error:

@@ -14,7 +14,7 @@ from PySide6.QtGui import QKeySequence
 
 from engine.report import ModelInfo
 from gui.editing import edit_panel, measure_panel
-from gui.review import export_controller, report_render, segment_controller, settings_dialog
+from gui.review import content_warning, export_controller, report_render, segment_controller, settings_dialog
 from gui.shell import autosave
 from gui.shell.main_window import MainWindow
 from gui.study import study_dialog
@@ -33,6 +33,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.open_action.setShortcut(QKeySequence())  # Ctrl+O opens a study (any folder, files or DICOM) instead
     window.studies = study_dialog.install(window, store)
     window.segment_settings = settings_dialog.install(window, store)
+    window.content_check = content_warning.install(window)
     window.segmentation = segment_controller.install(window, window.segment_settings)
     window.exports = export_controller.install(window, window.segmentation, store)
     window.edit_controller = edit_panel.install(window)
@@ -42,7 +43,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
     window.close_guards.append(lambda: _confirm_unsaved(window, "close"))
     window.replace_guards.append(lambda: _confirm_unsaved(window, "switch"))
-    window.shutdown_hooks.extend([window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
+    window.shutdown_hooks.extend([window.content_check.shutdown, window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
     return window
 
 
