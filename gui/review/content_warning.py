@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from engine.content_check import ContentFinding, check_case
 from gui.background import BackgroundJob
+from gui.review.segment_controller import case_key
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class ContentCheckController(QObject):
 
     def _on_checked(self, result: tuple) -> None:
         case, findings = result
-        if case is not self.window.model.case:  # type: ignore[attr-defined]  # another case opened meanwhile
+        shown = self.window.model.case  # type: ignore[attr-defined]
+        if shown is None or case_key(case) != case_key(shown):  # another case opened meanwhile
             return
         self.findings = findings
         if findings:

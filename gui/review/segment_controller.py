@@ -171,7 +171,7 @@ class SegmentController(QObject):
         except ValueError as error:
             self._show_error(str(error), "")
             return False
-        self._case_key = _case_key(case)
+        self._case_key = case_key(case)
         self.progress.begin(device)
         self.segment_action.setEnabled(False)
         self.cancel_action.setEnabled(True)
@@ -214,7 +214,7 @@ class SegmentController(QObject):
 
     def _on_finished(self, run: ViewerSegmentation) -> None:
         self._finish()
-        if self.window.model.case is None or _case_key(self.window.model.case) != self._case_key:
+        if self.window.model.case is None or case_key(self.window.model.case) != self._case_key:
             log.info("dropping a segmentation of a case that is no longer shown")
             self.cancelled.emit()
             return
@@ -264,7 +264,7 @@ class SegmentController(QObject):
         self.job.wait()
 
 
-def _case_key(case: object) -> tuple:
+def case_key(case: object) -> tuple:
     """What identifies the case on screen (``set_segmentation`` replaces the Case object, not these)."""
     return (case.case_id, str(case.folder), tuple(case.shape))  # type: ignore[attr-defined]
 

@@ -65,11 +65,12 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setPalette(palette)
 
 
-def run_gui(case_folder: Path | None) -> int:
+def run_gui(case_folder: Path | None, segmentation: Path | None = None) -> int:
     """Open the viewer on ``case_folder`` (default: the bundled demo case) and run the event loop.
 
     Args:
         case_folder: a folder with BraTS 2020 / 2023 style NIfTI files, or None for the demo case.
+        segmentation: a NIfTI label map or DICOM-SEG to open onto the case once it is shown.
 
     Returns:
         The Qt event loop's exit code.
@@ -89,5 +90,16 @@ def run_gui(case_folder: Path | None) -> int:
             log.warning("%s", error)
             window.statusBar().showMessage(str(error))
     if case_folder is not None:
+        if segmentation is not None:
+            open_after_load(window, segmentation)
         window.open_case(case_folder)
     return app.exec()
+
+
+def open_after_load(window: object, segmentation: Path) -> None:
+    """Open ``segmentation`` onto the case once the window has loaded it (once)."""
+    def opened(_case_id: str) -> None:
+        window.case_loaded.disconnect(opened)  # type: ignore[attr-defined]
+        window.open_segmentation.open(segmentation)  # type: ignore[attr-defined]
+
+    window.case_loaded.connect(opened)  # type: ignore[attr-defined]

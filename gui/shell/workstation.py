@@ -14,7 +14,14 @@ from PySide6.QtGui import QKeySequence
 
 from engine.report import ModelInfo
 from gui.editing import edit_panel, measure_panel
-from gui.review import content_warning, export_controller, report_render, segment_controller, settings_dialog
+from gui.review import (
+    content_warning,
+    export_controller,
+    open_segmentation,
+    report_render,
+    segment_controller,
+    settings_dialog,
+)
 from gui.shell import autosave
 from gui.shell.main_window import MainWindow
 from gui.study import study_dialog
@@ -36,6 +43,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.content_check = content_warning.install(window)
     window.segmentation = segment_controller.install(window, window.segment_settings)
     window.exports = export_controller.install(window, window.segmentation, store)
+    window.open_segmentation = open_segmentation.install(window)  # after the study dialog: sees drops first
     window.edit_controller = edit_panel.install(window)
     window.measure_panel = measure_panel.install(window)
     window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
@@ -43,7 +51,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
     window.close_guards.append(lambda: _confirm_unsaved(window, "close"))
     window.replace_guards.append(lambda: _confirm_unsaved(window, "switch"))
-    window.shutdown_hooks.extend([window.content_check.shutdown, window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
+    window.shutdown_hooks.extend([window.open_segmentation.shutdown, window.content_check.shutdown, window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown])
     return window
 
 
