@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
 from engine.errors import CancelCheck, ProgressCallback, report
 from engine.interactive import ViewerSegmentation, segment_for_viewer
 from engine.lesion_focus import largest_lesion_centre
+from engine.partial_study import missing_roles
 from engine.segment import DEMO_NOTICE, Segmenter, load_segmenter
 from gui.background import BackgroundJob
 from gui.menus import make_action, menu_named
 from gui.review.settings_dialog import NO_WEIGHTS, SegmentationSettings, SettingsController
+from gui.viewer.viewer_model import DISPLAY_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,9 @@ class SegmentController(QObject):
         if case is None:
             self.window.statusBar().showMessage("Open a case before segmenting", 5000)
             return False
+        if missing_roles(case.volumes):
+            self.window.statusBar().showMessage(self.segment_action.toolTip(), 8000)
+            return False
         if settings.effective_weights is None:
             self._show_error(NO_WEIGHTS, "")
             return False
@@ -207,6 +212,7 @@ class SegmentController(QObject):
     def _finish(self) -> None:
         self.progress.hide()
         self.segment_action.setEnabled(True)
+        self._update_segment_action()
         self.cancel_action.setEnabled(False)
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
@@ -249,6 +255,20 @@ class SegmentController(QObject):
     def _on_case_changed(self) -> None:
         self.last_run = None
         self.cancel()
+        self._update_segment_action()
+
+    def _update_segment_action(self) -> None:
+        """Segment is enabled for a case with all four contrasts; the tooltip names what is missing."""
+        case = self.window.model.case
+        missing = [] if case is None else missing_roles(case.volumes)
+        self.segment_action.setEnabled(not missing and not self.busy)
+        if missing:
+            names = ", ".join(DISPLAY_NAMES[role] for role in missing)
+            tip = f"Segment needs all four contrasts; this study has no {names}"
+        else:
+            tip = "Segment the tumour in the open case with the chosen weights (Ctrl+Shift+S)"
+        self.segment_action.setToolTip(tip)
+        self.segment_action.setStatusTip(tip)
 
     def _show_error(self, message: str, details: str) -> None:
         """A window-modal message box that does not block the event loop (kept in ``error_box``)."""

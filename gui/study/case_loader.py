@@ -31,7 +31,7 @@ class LoadedCase:
 
 def read_case(folder: Path) -> LoadedCase:
     """Load ``folder`` and compute its default windows (runs in the worker thread)."""
-    case = load_case_folder(folder)
+    case = load_case_folder(folder, require_all=False)  # one to three contrasts can be viewed (not segmented)
     return LoadedCase(case, default_window_levels(case))
 
 

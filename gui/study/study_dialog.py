@@ -127,9 +127,13 @@ class StudyDialog(QDialog):
             if len(rows) > 1:
                 names = ", ".join(self.scan.entries[r].description for r in rows)
                 problems.append(f"{DISPLAY_NAMES[role]} is assigned to {len(rows)} series ({names}); keep one")
-            elif not rows:
-                problems.append(f"No series is assigned to {DISPLAY_NAMES[role]}")
+        if not any(self.roles()):
+            problems.append("No series is assigned to any contrast")
         return problems
+
+    def missing(self) -> list[str]:
+        """Contrasts no series is assigned to: the study opens for viewing, but Segment needs all four."""
+        return [role for role in ROLES if role not in self.roles()]
 
     def overrides(self) -> dict[str, str | Path]:
         """Role -> NIfTI file or series UID, as ``engine.io.plan_inputs`` takes them."""
@@ -316,7 +320,7 @@ def _is_nifti(path: Path) -> bool:
 
 def _read_study(input_path: Path | None, overrides: dict[str, str | Path], progress, cancel) -> tuple:  # noqa: ANN001
     """Worker: the case and its default display windows."""
-    case = load_study(input_path, overrides, progress=progress, cancel=cancel)
+    case = load_study(input_path, overrides, progress=progress, cancel=cancel, partial=True)
     return case, default_window_levels(case)
 
 
