@@ -59,7 +59,7 @@ class ReviewPanel(QDockWidget):
         self.sync()
 
     def _connect_model(self, connect: bool) -> None:
-        pairs = ((self.model.overlay_changed, self.sync), (self.model.case_changed, self._on_label_changed),
+        pairs = ((self.model.overlay_changed, self.sync), (self.model.case_changed, self._on_case_changed),
                  (self.model.label_changed, self._on_label_changed))
         for event, callback in pairs:
             (event.connect if connect else event.disconnect)(callback)
@@ -183,6 +183,11 @@ class ReviewPanel(QDockWidget):
     def _on_label_changed(self) -> None:
         self._uncertain_counts = None
         self.sync()
+
+    def _on_case_changed(self) -> None:
+        """Another case: nothing said about the previous one's slices stays on screen."""
+        self.uncertainty_info.clear()
+        self._on_label_changed()
 
     # --- model -> widgets -------------------------------------------------------------------------------
     def sync(self) -> None:

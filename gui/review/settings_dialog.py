@@ -45,6 +45,13 @@ _MIN_LESION_KEY = "segmentation/min_lesion_ml"
 MAX_MIN_LESION_ML = 100.0  # the spin box's upper end: a larger "minimum lesion" would remove real tumours
 
 
+def available_devices() -> tuple[str, ...]:
+    """The device choices that exist here: "cuda" only when PyTorch sees a CUDA GPU."""
+    import torch  # imported here: the dialog opens long after start-up, and torch is slow to import
+
+    return DEVICE_CHOICES if torch.cuda.is_available() else tuple(d for d in DEVICE_CHOICES if d != "cuda")
+
+
 @dataclass(frozen=True)
 class SegmentationSettings:
     """What Segment uses.
@@ -156,9 +163,10 @@ class SettingsDialog(QDialog):
         row.addWidget(self.weights_edit, 1)
         row.addWidget(browse)
         self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICE_CHOICES)
-        self.device_combo.setCurrentText(settings.device)
-        self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
+        self.device_combo.addItems(available_devices())  # only devices this computer has
+        self.device_combo.setCurrentText(settings.device if settings.device in available_devices() else "auto")
+        self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU"
+                                     + ("" if "cuda" in available_devices() else " (this computer has no CUDA GPU)"))
         self.min_lesion_spin = QDoubleSpinBox()
         self.min_lesion_spin.setRange(0.0, MAX_MIN_LESION_ML)
         self.min_lesion_spin.setDecimals(3)  # 0.001 mL is one 1 mm voxel of the working grid

@@ -68,3 +68,19 @@ def test_after_segment_a_label_is_visible_in_all_three_slice_views(qtbot, workst
     without = [pixels(view) for view in window.slice_views]
     for view, shown, hidden in zip(window.slice_views, with_labels, without, strict=True):
         assert np.any(shown != hidden), f"a label is visible in the {view.plane.name} view"
+
+
+def test_case_switch_clears_stale_texts_and_settings_offer_only_existing_devices(qtbot, workstation, tmp_path):
+    import torch
+
+    from gui.review.settings_dialog import SettingsDialog
+
+    window = workstation
+    load(qtbot, window, case_folder(tmp_path))
+    window.review_panel.uncertainty_info.setText("Axial slice 112: 6 uncertain voxels")
+    load(qtbot, window, case_folder(tmp_path / "second"))
+    assert window.review_panel.uncertainty_info.text() == ""
+    dialog = SettingsDialog(window.segment_settings.settings, window)
+    devices = [dialog.device_combo.itemText(i) for i in range(dialog.device_combo.count())]
+    assert ("cuda" in devices) == torch.cuda.is_available() and {"auto", "cpu"} <= set(devices)
+    dialog.deleteLater()
