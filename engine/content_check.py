@@ -129,3 +129,25 @@ def content_confidence(data: np.ndarray) -> float:
     if any(f.blocking for f in findings):
         return 0.0
     return 0.5 if findings else 1.0
+
+
+def slice_problem(middle_slice: np.ndarray | None, n_slices: int) -> str:
+    """Why one slice and the slice count of a file say it is no MRI volume ("" when nothing is wrong).
+
+    For the study dialog, which reads one slice per file: an unreadable file, a 2D picture, a constant or a
+    binary slice.
+
+    Args:
+        middle_slice: the file's middle slice (any dtype), or None when it could not be read.
+        n_slices: slices along the third axis (files of a DICOM series).
+    """
+    if middle_slice is None:
+        return "the image data cannot be read"
+    if n_slices < _MIN_SLICES:
+        return f"{n_slices} slice{'s' if n_slices != 1 else ''}: a picture, not a 3D volume"
+    values = np.unique(np.asarray(middle_slice))
+    if values.size <= 1:
+        return "the middle slice is constant: no image"
+    if values.size <= 3:
+        return "the middle slice holds only a few values: a mask, not an MRI"
+    return ""

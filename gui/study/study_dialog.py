@@ -142,7 +142,9 @@ class StudyDialog(QDialog):
     def _accept(self) -> None:
         problems = self.problems()
         if problems:
-            self.message_label.setText("<br>".join(problems))
+            notes = [f"No series is assigned to {DISPLAY_NAMES[role]}: the study opens for viewing, but Segment "
+                     "needs all four contrasts" for role in self.missing()]
+            self.message_label.setText("<br>".join(problems + notes))
             return
         self.accept()
 

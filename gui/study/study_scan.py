@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from engine.case import modality_of
+from engine.content_check import slice_problem
 from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel, report
 from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
 from engine.io.guess import ROLES, RoleGuess
@@ -67,7 +68,8 @@ class StudyScan:
         """The pre-assigned role per entry: the best guess per role (and any near-tie, to show it)."""
         roles: list[str | None] = [None] * len(self.entries)
         for role in ROLES:
-            ranked = sorted((i for i, e in enumerate(self.entries) if e.usable and e.guess.role == role),
+            ranked = sorted((i for i, e in enumerate(self.entries)
+                             if e.usable and e.guess.role == role and e.guess.confidence > 0),
                             key=lambda i: -self.entries[i].guess.confidence)
             best = self.entries[ranked[0]].guess.confidence if ranked else 0.0
             for index in ranked:
@@ -121,8 +123,21 @@ def _nifti_entries(files: Sequence[Path], progress: ProgressCallback | None,
     entries = []
     for path, (thumbnail, detail) in zip(files, thumbnails, strict=True):
         guess = role_of_file(path)
-        entries.append(SeriesEntry(path.name, detail, guess, path, thumbnail, guess.reason != "label map"))
+        if guess.reason == "label map":
+            entries.append(SeriesEntry(path.name, detail, guess, path, thumbnail, False))
+            continue
+        n_slices = int(detail.split(" x ")[-1]) if thumbnail is not None else 0
+        entries.append(SeriesEntry(path.name, detail, with_content(guess, thumbnail, n_slices), path, thumbnail,
+                                   thumbnail is not None))
     return entries
+
+
+def with_content(guess: RoleGuess, thumbnail: np.ndarray | None, n_slices: int) -> RoleGuess:
+    """The name-based guess, its confidence set to 0 when the content read says it is no MRI volume."""
+    problem = slice_problem(thumbnail, n_slices)
+    if not problem:
+        return RoleGuess(guess.role, guess.confidence, f"{guess.reason}; content looks like an MRI volume")
+    return RoleGuess(guess.role, 0.0, f"{guess.reason}; but {problem}")
 
 
 def _dicom_entries(folder: Path, progress: ProgressCallback | None, cancel: CancelCheck | None) -> list[SeriesEntry]:
@@ -135,8 +150,10 @@ def _dicom_entries(folder: Path, progress: ProgressCallback | None, cancel: Canc
         report(progress, "thumbnails", index, len(series))
         number = f"#{item.series_number} " if item.series_number is not None else ""
         usable = item.modality == "MR" and not item.multiframe
-        entries.append(SeriesEntry(item.description, f"{number}{item.modality}, {len(item.files)} files", item.guess,
-                                   item.series_uid, _dicom_thumbnail(item) if usable else None, usable))
+        thumbnail = _dicom_thumbnail(item) if usable else None
+        guess = with_content(item.guess, thumbnail, len(item.files)) if usable else item.guess
+        entries.append(SeriesEntry(item.description, f"{number}{item.modality}, {len(item.files)} files", guess,
+                                   item.series_uid, thumbnail, usable))
     return entries
 
 

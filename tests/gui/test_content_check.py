@@ -86,3 +86,21 @@ def test_a_plain_synthetic_head_has_no_finding(tmp_path):
     assert check_volume("t1ce", image.get_fdata()) == []
     assert [f.kind for f in check_volume("t1", np.full((20, 20, 20), 7.0))] == ["constant"]
     assert [f.kind for f in check_volume("t1", np.zeros((256, 256, 1)))] == ["too-thin"]
+
+
+def test_study_scan_confidence_reflects_the_content_read(tmp_path):
+    from gui.study.study_scan import scan_study
+
+    folder = case_folder(tmp_path)
+    affine = nib.load(folder / "P7_t1.nii.gz").affine
+    nib.save(nib.Nifti1Image(np.random.default_rng(1).random((64, 48, 1)).astype(np.float32), affine),
+             folder / "P7_t1.nii.gz")  # a 2D picture with a BraTS name
+    nib.save(nib.Nifti1Image(binary_mask((40, 44, 36)).astype(np.float32), affine), folder / "P7_flair.nii.gz")
+    (folder / "P7_t2.nii.gz").write_bytes(b"not a NIfTI file")
+    scan = scan_study([folder])
+    guesses = {entry.description: entry.guess for entry in scan.entries}
+    assert guesses["P7_t1ce.nii.gz"].confidence == 1.0
+    assert guesses["P7_t1.nii.gz"].confidence == 0.0 and "not a 3D volume" in guesses["P7_t1.nii.gz"].reason
+    assert guesses["P7_flair.nii.gz"].confidence == 0.0 and "mask" in guesses["P7_flair.nii.gz"].reason
+    assert guesses["P7_t2.nii.gz"].confidence == 0.0 and "cannot be read" in guesses["P7_t2.nii.gz"].reason
+    assert scan.initial_roles().count(None) == 3  # none of the three is pre-assigned
