@@ -80,6 +80,9 @@ class StudyDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        if scan.patient is not None and scan.patient.rows():
+            self.patient_label = QLabel("   ".join(f"<b>{name}:</b> {value}" for name, value in scan.patient.rows()))
+            layout.addWidget(self.patient_label)
         layout.addWidget(QLabel(f"{len(scan.entries)} {'files' if scan.kind == 'nifti' else 'series'} in "
                                 f"{scan.input_path or 'the chosen files'}. Check the contrast of each one."))
         layout.addWidget(self.table)

@@ -4,6 +4,7 @@ thumbnail of its middle slice. Runs in a worker thread (no Qt here); pixel data 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel
 from engine.io.dicom_scan import DicomSeries, scan_dicom_folder
 from engine.io.guess import ROLES, RoleGuess
 from engine.io.nifti_input import is_nifti_name, role_of_file
+from engine.patient import PatientInfo, read_patient_info
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class SeriesEntry:
         override: what ``engine.io.plan_inputs`` accepts for it: the NIfTI file or the SeriesInstanceUID.
         thumbnail: uint8 middle slice (rows, columns), or None when unreadable.
         usable: an MR volume that can be assigned (False for label maps and non-MR series).
+        first_file: a file of the series (DICOM), for its header.
     """
 
     description: str
@@ -46,6 +49,7 @@ class SeriesEntry:
     override: str | Path
     thumbnail: np.ndarray | None = field(default=None, repr=False)
     usable: bool = True
+    first_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,14 @@ class StudyScan:
         input_path: the DICOM folder (series UIDs are resolved in it) or the NIfTI folder; None for loose files.
         entries: the rows, in display order.
         case_folder: a NIfTI folder whose files ``engine.case.load_case_folder`` reads as they are named.
+        patient: the study's identity (DICOM header, else a sidecar or the folder name).
     """
 
     kind: str
     input_path: Path | None
     entries: list[SeriesEntry]
     case_folder: Path | None = None
+    patient: PatientInfo | None = None
 
     def initial_roles(self) -> list[str | None]:
         """The pre-assigned role per entry: the best guess per role (and any near-tie, to show it)."""
@@ -144,7 +150,7 @@ def _dicom_entries(folder: Path, progress: ProgressCallback | None, cancel: Canc
     series = scan_dicom_folder(folder, progress, cancel)
     if not series:
         raise CaseError(f"{folder} holds no NIfTI file and no DICOM series; open a folder with the study's images")
-    entries = []
+    entries: list[SeriesEntry] = []
     for index, item in enumerate(series):
         check_cancel(cancel, "study scan")
         report(progress, "thumbnails", index, len(series))
@@ -153,7 +159,7 @@ def _dicom_entries(folder: Path, progress: ProgressCallback | None, cancel: Canc
         thumbnail = _dicom_thumbnail(item) if usable else None
         guess = with_content(item.guess, thumbnail, len(item.files)) if usable else item.guess
         entries.append(SeriesEntry(item.description, f"{number}{item.modality}, {len(item.files)} files", guess,
-                                   item.series_uid, thumbnail, usable))
+                                   item.series_uid, thumbnail, usable, Path(item.files[0]) if item.files else None))
     return entries
 
 
@@ -177,10 +183,18 @@ def scan_study(paths: Sequence[str | Path], progress: ProgressCallback | None = 
         if files:
             roles = {role_of_file(p).role for p in files}
             complete = set(ROLES) <= roles and all(modality_of(p) is not None for p in files)
-            return StudyScan("nifti", folder, _nifti_entries(files, progress, cancel), folder if complete else None)
-        return StudyScan("dicom", folder, _dicom_entries(folder, progress, cancel))
+            return StudyScan("nifti", folder, _nifti_entries(files, progress, cancel), folder if complete else None,
+                             read_patient_info(files[0], folder))
+        return _with_patient(StudyScan("dicom", folder, _dicom_entries(folder, progress, cancel)))
     nifti = [p for p in paths if p.is_file() and is_nifti_name(p)]
     if len(nifti) == len(paths):
-        return StudyScan("nifti", None, _nifti_entries(sorted(nifti), progress, cancel))
+        return StudyScan("nifti", None, _nifti_entries(sorted(nifti), progress, cancel),
+                         patient=read_patient_info(sorted(nifti)[0]))
     folder = paths[0] if paths[0].is_dir() else paths[0].parent
-    return StudyScan("dicom", folder, _dicom_entries(folder, progress, cancel))
+    return _with_patient(StudyScan("dicom", folder, _dicom_entries(folder, progress, cancel)))
+
+
+def _with_patient(scan: StudyScan) -> StudyScan:
+    """The DICOM study's identity from the header of a file of its first usable series."""
+    first = next((entry.first_file for entry in scan.entries if entry.usable and entry.first_file), None)
+    return scan if first is None else dataclasses.replace(scan, patient=read_patient_info(first, scan.input_path))

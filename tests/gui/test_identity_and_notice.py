@@ -93,3 +93,14 @@ def test_notice_read_back_from_dicom_seg_nifti_header_and_report(qtbot, workstat
     notice = window.notice_label
     assert CLINICAL_NOTICE in notice.text() and notice.isVisible()
     assert notice.width() >= notice.fontMetrics().horizontalAdvance(notice.text())
+
+
+def test_study_dialog_shows_the_patient(qtbot, tmp_path):
+    from gui.study.study_dialog import StudyDialog
+    from gui.study.study_scan import scan_study
+
+    write_dicom_study(tmp_path / "dicom", STUDY_GRID, non_mr=False)
+    dialog = StudyDialog(scan_study([tmp_path / "dicom"]))
+    qtbot.addWidget(dialog)
+    text = dialog.patient_label.text()
+    assert "SYN-1" in text and "Synthetic, Head" in text and "Study date" in text
