@@ -51,7 +51,11 @@ def device_description(device: str) -> str:
 
     from engine.inference.predictor import resolve_device
 
-    resolved = resolve_device(device)
+    try:
+        resolved = resolve_device(device)
+    except ValueError:  # the engine's message names command-line options; say it in the GUI's words
+        raise ValueError(f"The device \"{device}\" is not available on this computer. Choose \"auto\" or \"cpu\" "
+                         "in Segmentation > Settings...") from None
     if resolved.type == "cuda":
         return f"GPU {torch.cuda.get_device_name(resolved)}"
     if resolved.type == "mps":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -72,7 +73,9 @@ def test_notice_read_back_from_dicom_seg_nifti_header_and_report(qtbot, workstat
     window = workstation
     load(qtbot, window, case_folder(tmp_path))
     _paint(window)
-    nifti = _export(qtbot, window, "nifti", tmp_path / "nifti")["nifti"]
+    nifti_files = _export(qtbot, window, "nifti", tmp_path / "nifti")
+    nifti = nifti_files["nifti"]
+    assert CLINICAL_NOTICE in json.loads(nifti_files["json"].read_text())["disclaimer"]
     seg = _export(qtbot, window, "dicom-seg", tmp_path / "seg")["dicom-seg"]
 
     descrip = nib.load(nifti).header["descrip"].tobytes().decode("ascii", "ignore")

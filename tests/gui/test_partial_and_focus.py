@@ -84,3 +84,15 @@ def test_case_switch_clears_stale_texts_and_settings_offer_only_existing_devices
     devices = [dialog.device_combo.itemText(i) for i in range(dialog.device_combo.count())]
     assert ("cuda" in devices) == torch.cuda.is_available() and {"auto", "cpu"} <= set(devices)
     dialog.deleteLater()
+
+
+def test_an_unavailable_device_is_explained_in_gui_words():
+    import torch
+
+    from gui.review.segment_controller import device_description
+
+    if torch.cuda.is_available():
+        pytest.skip("this computer has a CUDA GPU: cuda is available")
+    with pytest.raises(ValueError, match="Segmentation > Settings") as error:
+        device_description("cuda")
+    assert "--device" not in str(error.value)
