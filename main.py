@@ -2,7 +2,7 @@
 
 Subcommands:
     (none)                 open the GUI on the bundled demo case
-    gui [CASE_FOLDER]      open the GUI on CASE_FOLDER
+    gui [CASE_FOLDER] [--seg FILE]  open the GUI on CASE_FOLDER (and a segmentation onto it)
     phantoms               generate synthetic BraTS-format training / demo cases
     prepare                bring a case (NIfTI or DICOM) into the model's working space
     segment                segment a case (or, with --batch, a dataset) into a BraTS label map
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = commands.add_parser("gui", help="open the GUI (the default when no command is given)")
     gui.add_argument("case", nargs="?", type=Path, help="case folder to open (default: the bundled demo case)")
+    gui.add_argument("--seg", type=Path, default=None, metavar="FILE",
+                     help="a NIfTI label map (BraTS 2020 or 2023 labels) or DICOM-SEG to open onto the case")
 
     phantoms = commands.add_parser("phantoms", help="generate synthetic BraTS-format phantom cases")
     phantoms.add_argument("--out", type=Path, required=True, help="output folder (one sub-folder per case)")
@@ -148,16 +150,18 @@ def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
                           help="overwrite an existing --out file and predictions already in --save-predictions")
 
 
-def _run_gui(case: Path | None) -> int:
+def _run_gui(case: Path | None, segmentation: Path | None = None) -> int:
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
     ):
         raise RuntimeError(
             'no display: run the GUI on a desktop, or headless under xvfb-run -a -s "-screen 0 1280x1024x24"'
         )
-    from gui.app import run_gui
+    if segmentation is not None and not segmentation.is_file():
+        raise ValueError(f"--seg {segmentation} does not exist; give a NIfTI label map or a DICOM-SEG file")
+    from gui.shell.app import run_gui
 
-    return run_gui(case)
+    return run_gui(case, segmentation)
 
 
 def _run_phantoms(args: argparse.Namespace) -> int:
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             from engine.dicomnet.cli import run_pacs
 
             return run_pacs(args)
-        return _run_gui(getattr(args, "case", None))
+        return _run_gui(getattr(args, "case", None), getattr(args, "seg", None))
     except KeyboardInterrupt:
         print("revseg: interrupted", file=sys.stderr)
         return 130

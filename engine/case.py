@@ -21,6 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from engine.errors import CaseError
+from engine.io.file_roles import NIFTI_SUFFIXES, SEGMENTATION, modality_of
 from engine.io.guess import ROLES
 from engine.io.nifti_input import finite_float32, read_nifti_image
 from engine.labels import to_brats2020
@@ -28,17 +29,7 @@ from engine.labels import to_brats2020
 log = logging.getLogger(__name__)
 
 MODALITIES = ROLES  # the four contrasts, in display order
-SEGMENTATION = "seg"
-
-# Last name token (after splitting on "_", "-" and ".") -> modality. Order of MODALITIES is display order.
-_TOKEN_TO_ROLE = {
-    "t1": "t1", "t1n": "t1", "t1w": "t1", "t1native": "t1",
-    "t1ce": "t1ce", "t1c": "t1ce", "t1gd": "t1ce", "t1post": "t1ce", "t1contrast": "t1ce",
-    "t2": "t2", "t2w": "t2",
-    "flair": "flair", "t2f": "flair", "fla": "flair", "t2flair": "flair",
-    "seg": SEGMENTATION, "label": SEGMENTATION, "labels": SEGMENTATION, "mask": SEGMENTATION,
-}
-_NIFTI_SUFFIXES = (".nii.gz", ".nii")
+_NIFTI_SUFFIXES = NIFTI_SUFFIXES
 # Affines of the contrasts may differ by float noise from the writing software; 1e-3 mm is far below a voxel.
 _AFFINE_TOLERANCE_MM = 1e-3
 
@@ -90,16 +81,6 @@ class Case:
     @property
     def spacing(self) -> tuple[float, float, float]:
         return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
-
-
-def modality_of(path: Path) -> str | None:
-    """The role (modality or ``"seg"``) a NIfTI file name announces, or None when it names none."""
-    name = path.name.lower()
-    stem = next((name[: -len(s)] for s in _NIFTI_SUFFIXES if name.endswith(s)), None)
-    if stem is None:
-        return None
-    tokens = [t for t in re.split(r"[_\-. ]", stem) if t]
-    return _TOKEN_TO_ROLE.get(tokens[-1]) if tokens else None
 
 
 def find_case_files(folder: str | Path) -> dict[str, Path]:

@@ -40,6 +40,7 @@ from engine.inference.postprocess import (
 )
 from engine.io.guess import ROLES
 from engine.io.inputs import load_inputs, plan_inputs
+from engine.partial_study import load_available
 from engine.prepare import prepare_case
 from engine.prepared import PreparedCase, prepared_from_case
 from engine.preprocess.working_space import WorkingSpace
@@ -81,7 +82,8 @@ def viewer_grid(case: Case) -> Grid:
 
 # --- opening a study ------------------------------------------------------------------------------------
 def load_study(input_path: str | Path | None, overrides: Mapping[str, str | Path | None] | None = None, *,
-               progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Case:
+               progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+               partial: bool = False) -> Case:
     """Read a study's four contrasts onto the T1ce's canonical RAS+ grid for display.
 
     Contrasts on other grids are resampled there by scanner coordinates (no registration: that happens when
@@ -93,20 +95,22 @@ def load_study(input_path: str | Path | None, overrides: Mapping[str, str | Path
         overrides: role -> NIfTI file, DICOM series folder or file, or series UID / number / description.
         progress: ``progress(stage, done, total)``.
         cancel: polled between files.
+        partial: read a study with one to three contrasts too (for viewing; segmentation needs all four). The
+            grid is the T1ce's, else the first contrast's.
 
     Raises:
         CaseError (a ValueError) with a one-line message for bad input; OperationCancelled.
     """
-    plan = plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
+    plan = plan_inputs(input_path, overrides, strict=not partial, progress=progress, cancel=cancel)
     report(progress, "load", 0, 1)
-    images = load_inputs(plan, progress, cancel)
+    images = load_available(plan, progress, cancel) if partial else load_inputs(plan, progress, cancel)
     report(progress, "load", 1, 1)
-    reference = images["t1ce"]
+    reference = images["t1ce"] if "t1ce" in images else next(iter(images.values()))
     grid = canonical_grid(reference.grid)
     volumes = {}
-    for index, role in enumerate(ROLES):
+    for index, role in enumerate(images):
         check_cancel(cancel, "loading")
-        report(progress, "resample for display", index, len(ROLES))
+        report(progress, "resample for display", index, len(images))
         image = images[role]
         data = resample(image.data, image.grid, grid).astype(np.float32, copy=False)
         volumes[role] = Volume(role, np.ascontiguousarray(data), grid.affine.copy(), Path(image.source.paths[0]))
@@ -302,7 +306,7 @@ def _export_prepared(case: Case, run: ViewerSegmentation | None) -> PreparedCase
 def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: str, *, source: str = "ai",
                       run: ViewerSegmentation | None = None, segmenter: Segmenter | None = None, force: bool = False,
                       progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-                      ai_label: np.ndarray | None = None) -> ViewerExport:
+                      ai_label: np.ndarray | None = None, stem: str = "") -> ViewerExport:
     """Write the shown label map as NIfTI or DICOM-SEG (each with the JSON sidecar) and read it back.
 
     Args:
@@ -317,6 +321,7 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
         progress: forwarded to ``engine.export``; cancel: polled between steps.
         ai_label: the AI result an edited map started from: the sidecar then records AI vs edited volumes and
             their Dice, and a map that differs from it is marked SEMIAUTOMATIC.
+        stem: file name of the exports without suffix ("" for ``CASE_seg``).
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) with a one-line message.
@@ -329,7 +334,8 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
     sha = segmenter.checkpoint.sha256 if segmenter else (run.weights_sha256 if run else "")
     edited = source == "edited"
     settings = ExportSettings(formats=(kind, "json"), edited=edited, algorithm=AlgorithmInfo(weights_sha256=sha,
-                              weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic")
+                              weights_name=name), creator="RevSeg^Edited" if edited else "RevSeg^Automatic",
+                              stem=stem)
     prepared = _export_prepared(case, run)
     result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel,
                                  ai_label_working=ai_label)

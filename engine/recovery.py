@@ -13,12 +13,15 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.editing.history import Stroke
 from engine.export.atomic import atomic_path
+from engine.recovery_steps import pack_strokes, unpack_strokes
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class Recovery:
         ai_label_sha256: hash of the AI result the edits started from ("" when unknown).
         label: the edited label map.
         ai_label: the AI result the edits started from (None when the file has none), for "reset to AI".
+        uncertainty: the uncertainty map shown with the label (None when there was none).
+        undo: the undo steps of the edits, oldest first (empty in files written before they were kept).
+        redo: the redo steps.
     """
 
     path: Path
@@ -50,6 +56,18 @@ class Recovery:
     ai_label_sha256: str
     label: np.ndarray
     ai_label: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
+    undo: tuple[Stroke, ...] = ()
+    redo: tuple[Stroke, ...] = ()
+
+    @property
+    def saved_at_local(self) -> str:
+        """The autosave time in the computer's time zone, e.g. "2026-11-30 14:05"."""
+        try:
+            moment = dt.datetime.fromisoformat(self.saved_at)
+        except ValueError:
+            return self.saved_at
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def recovery_dir() -> Path:
@@ -79,6 +97,8 @@ def recovery_path(case_id: str, folder: str | Path, directory: Path | None = Non
 
 def write_recovery(label: np.ndarray, *, case_id: str, folder: str | Path, source: str = "edited",
                    ai_label_sha256: str = "", ai_label: np.ndarray | None = None,
+                   uncertainty: np.ndarray | None = None,
+                   steps: tuple[Sequence[Stroke], Sequence[Stroke]] | None = None,
                    directory: Path | None = None) -> Path:
     """Save ``label`` as the case's recovery file, atomically (a crash mid-write leaves the old file).
 
@@ -89,12 +109,18 @@ def write_recovery(label: np.ndarray, *, case_id: str, folder: str | Path, sourc
         source: the label's source ("edited").
         ai_label_sha256: ``label_sha256`` of the AI result.
         ai_label: the AI result itself (compresses to little; lets a restored session still reset to it).
+        uncertainty: the uncertainty map shown with the label (float; stored as float16, enough for display).
+        steps: the edit session's (undo, redo) steps, restored with the label so undo still works.
         directory: recovery folder (default ``recovery_dir()``).
     """
     path = recovery_path(case_id, folder, directory)
     saved_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with atomic_path(path, force=True) as temporary, temporary.open("wb") as handle:
         extra = {} if ai_label is None else {"ai_label": ai_label}
+        if uncertainty is not None:
+            extra["uncertainty"] = np.asarray(uncertainty, np.float16)
+        if steps is not None:
+            extra |= pack_strokes("undo", steps[0]) | pack_strokes("redo", steps[1])
         np.savez_compressed(handle, label=label, format=FORMAT, **extra, case_id=case_id, folder=str(Path(folder).resolve()),
                             source=source, saved_at=saved_at, ai_label_sha256=ai_label_sha256)
     log.debug("autosaved %s to %s", case_id, path)
@@ -114,7 +140,11 @@ def load_recovery(path: str | Path) -> Recovery:
                 raise ValueError(f"{path} is not a {FORMAT} file")
             fields = {key: str(data[key]) for key in ("case_id", "folder", "source", "saved_at", "ai_label_sha256")}
             ai_label = data["ai_label"].copy() if "ai_label" in data.files else None
-            return Recovery(path=path, label=data["label"].copy(), ai_label=ai_label, **fields)
+            uncertainty = data["uncertainty"].astype(np.float32) if "uncertainty" in data.files else None
+            arrays = {key: data[key] for key in data.files if key.startswith(("undo_", "redo_"))}
+            return Recovery(path=path, label=data["label"].copy(), ai_label=ai_label, uncertainty=uncertainty,
+                            undo=tuple(unpack_strokes("undo", arrays)), redo=tuple(unpack_strokes("redo", arrays)),
+                            **fields)
     except (OSError, KeyError, EOFError, ValueError) as error:
         raise ValueError(f"cannot read the recovery file {path}: {error}") from None
 

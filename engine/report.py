@@ -1,6 +1,6 @@
 """Content of the one-page report, free of Qt: identifiers, key slices, measurements, model and provenance.
 
-``gui.report_render`` draws it to PNG / PDF. Key slices are axial (voxel axis 2) and stored the way the viewer
+``gui.review.report_render`` draws it to PNG / PDF. Key slices are axial (voxel axis 2) and stored the way the viewer
 shows axial slices (radiological: the patient's right on the left of the page, anterior at the top), with the
 pixel size in mm so the renderer keeps the aspect ratio, and the RANO diameters as line segments.
 """
@@ -16,9 +16,10 @@ import numpy as np
 from engine import __version__
 from engine.case import Case
 from engine.measure import Measurements, measure, measurement_rows
+from engine.notice import CLINICAL_NOTICE
 
 DEMO_NOTICE = "NOT FOR CLINICAL USE (demo weights)"
-RESEARCH_NOTICE = "Research software - not for clinical use"
+RESEARCH_NOTICE = f"Research software - {CLINICAL_NOTICE}"
 _WINDOW_PERCENTILES = (0.5, 99.5)
 
 

@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from engine.case import default_demo_case  # noqa: E402
-from gui.app import create_application  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from gui.shell.app import create_application  # noqa: E402
+from gui.shell.main_window import MainWindow  # noqa: E402
 
 
 def memory_mib() -> dict[str, float]:

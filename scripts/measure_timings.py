@@ -49,9 +49,10 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.case import default_demo_case  # noqa: E402
-from gui import segment_controller, settings_dialog, study_dialog  # noqa: E402
-from gui.app import create_application  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from gui.review import segment_controller, settings_dialog  # noqa: E402
+from gui.shell.app import create_application  # noqa: E402
+from gui.shell.main_window import MainWindow  # noqa: E402
+from gui.study import study_dialog  # noqa: E402
 from tests.gui.qt_helpers import WINDOW_SIZE, wheel  # noqa: E402
 from tests.gui.segment_helpers import case_folder, isolated_store, tiny_weights, use_weights  # noqa: E402
 from tests.gui.study_helpers import write_full_size_study  # noqa: E402

@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 
 from engine.dicomnet import RetrieveCancelledError, StudyDatabase, get_study  # noqa: E402
-from gui.app import create_application  # noqa: E402
-from gui.pacs_dialog import PacsDialog  # noqa: E402
-from gui.studies_browser import StudiesBrowser  # noqa: E402
+from gui.pacs.pacs_dialog import PacsDialog  # noqa: E402
+from gui.pacs.studies_browser import StudiesBrowser  # noqa: E402
+from gui.shell.app import create_application  # noqa: E402
 from tests.engine.dicomnet import conftest  # noqa: E402
 from tests.engine.dicomnet.studies import tiny_study  # noqa: E402
 

@@ -18,7 +18,7 @@ from engine.inference.predictor import PredictorConfig  # noqa: E402
 from engine.interactive import segment_for_viewer  # noqa: E402
 from engine.report import ModelInfo, build_report  # noqa: E402
 from engine.segment import load_segmenter  # noqa: E402
-from gui.report_render import render  # noqa: E402
+from gui.review.report_render import render  # noqa: E402
 
 
 def main() -> int:

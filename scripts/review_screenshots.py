@@ -29,8 +29,8 @@ from PySide6.QtCore import QTimer  # noqa: E402
 
 from engine.case import default_demo_case  # noqa: E402
 from engine.labels import to_brats2020  # noqa: E402
-from gui.app import create_application  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from gui.shell.app import create_application  # noqa: E402
+from gui.shell.main_window import MainWindow  # noqa: E402
 
 log = logging.getLogger("review_screenshots")
 OUT = ROOT / "docs" / "screenshots"

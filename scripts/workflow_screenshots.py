@@ -32,11 +32,11 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from gui.app import create_application  # noqa: E402
-from gui.settings_dialog import SegmentationSettings  # noqa: E402
-from gui.study_dialog import StudyDialog  # noqa: E402
-from gui.study_scan import scan_study  # noqa: E402
-from gui.workstation import build_workstation  # noqa: E402
+from gui.review.settings_dialog import SegmentationSettings  # noqa: E402
+from gui.shell.app import create_application  # noqa: E402
+from gui.shell.workstation import build_workstation  # noqa: E402
+from gui.study.study_dialog import StudyDialog  # noqa: E402
+from gui.study.study_scan import scan_study  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 

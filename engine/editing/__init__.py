@@ -1,7 +1,7 @@
 """Headless editing of a label map: brush / eraser, threshold paint, component removal, slice interpolation,
 undo / redo that stores only the changed voxels, and reset to the AI result.
 
-Everything here works on numpy arrays in place and knows nothing of Qt; ``gui.editing`` binds it to the viewer.
+Everything here works on numpy arrays in place and knows nothing of Qt; ``gui.editing.edit_controller`` binds it to the viewer.
 """
 
 from __future__ import annotations

@@ -164,3 +164,21 @@ class EditHistory:
         """Bytes held by the undo and redo steps and the open stroke (the arrays; Python overhead aside)."""
         pending = sum(i.nbytes + o.nbytes for i, o in self._pending or ())
         return sum(s.nbytes for s in self._undo) + sum(s.nbytes for s in self._redo) + pending
+
+    # --- saving and restoring the steps (crash recovery) ------------------------------------------------
+    def steps(self) -> tuple[list[Stroke], list[Stroke]]:
+        """The undo steps (oldest first) and the redo steps (next to redo last), for saving them."""
+        return list(self._undo), list(self._redo)
+
+    def restore_steps(self, undo: list[Stroke], redo: list[Stroke]) -> None:
+        """Take over saved undo / redo steps of the label map as it is now (see ``steps``).
+
+        Raises:
+            ValueError: a step's voxel indices fall outside the label map.
+        """
+        for stroke in (*undo, *redo):
+            if stroke.indices.size and (int(stroke.indices.min()) < 0 or int(stroke.indices.max()) >= self.label.size):
+                raise ValueError("a saved undo step does not fit this label map; it belongs to another case")
+        self._undo = deque(undo, maxlen=self._undo.maxlen)
+        self._redo = list(redo)
+        self._pending = None

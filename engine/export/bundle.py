@@ -46,6 +46,7 @@ class ExportSettings:
         edited: a person edited the automatic result (SEG segments become SEMIAUTOMATIC).
         creator: ContentCreatorName of the SEG (``Family^Given``).
         algorithm: model identification (name, version, weights SHA-256).
+        stem: file name of the exports without suffix ("" for ``CASE_seg``), e.g. ``P123_20210304_seg``.
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -54,6 +55,7 @@ class ExportSettings:
     edited: bool = False
     creator: str = "RevSeg^Automatic"
     algorithm: AlgorithmInfo = field(default_factory=AlgorithmInfo)
+    stem: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class ExportResult:
 
 def export_paths(prepared: PreparedCase, out_dir: Path, settings: ExportSettings) -> dict[str, Path]:
     """The files an export will write, by kind."""
-    stem = f"{prepared.case_id}_seg"
+    stem = settings.stem or f"{prepared.case_id}_seg"
     paths = {"nifti": out_dir / f"{stem}.nii.gz", "dicom-seg": out_dir / f"{stem}.dcm", "json": out_dir / f"{stem}.json"}
     paths = {kind: path for kind, path in paths.items() if kind in settings.formats}
     if "dicom-seg" in settings.formats and prepared.reference_kind == "nifti":

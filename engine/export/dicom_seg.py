@@ -24,6 +24,7 @@ from engine import __version__
 from engine.errors import CancelCheck, ExportError, ProgressCallback, check_cancel, report
 from engine.export.atomic import write_with
 from engine.labels import EDEMA, ENHANCING, LABEL_INFO, NECROSIS, to_brats2020
+from engine.notice import CLINICAL_NOTICE, SEG_CONTENT_DESCRIPTION, SEG_SERIES_DESCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class AlgorithmInfo:
     weights_name: str = ""
 
     def parameters(self) -> dict[str, str]:
-        values = {"weights_sha256": self.weights_sha256, "weights_file": self.weights_name}
+        values = {"weights_sha256": self.weights_sha256, "weights_file": self.weights_name, "notice": CLINICAL_NOTICE}
         return {k: v for k, v in values.items() if v}
 
 
@@ -104,7 +105,7 @@ def write_dicom_seg(
     algorithm: AlgorithmInfo = AlgorithmInfo(),
     edited: bool = False,
     creator: str = "RevSeg^Automatic",
-    series_description: str = "RevSeg tumor segmentation",
+    series_description: str = SEG_SERIES_DESCRIPTION,
     series_number: int = 901,
     force: bool = False,
     progress: ProgressCallback | None = None,
@@ -136,7 +137,7 @@ def write_dicom_seg(
             series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(), instance_number=1,
             manufacturer="RevSeg", manufacturer_model_name=algorithm.name, software_versions=algorithm.version,
             device_serial_number="0", content_creator_name=creator, content_label="TUMOR",
-            content_description="Brain tumor segmentation (BraTS labels)", series_description=series_description,
+            content_description=SEG_CONTENT_DESCRIPTION, series_description=series_description,
             omit_empty_frames=False,
         )
     except (ValueError, TypeError, AttributeError) as error:

@@ -12,6 +12,7 @@ from engine.errors import ExportError
 from engine.export.atomic import write_with
 from engine.geometry import Grid
 from engine.labels import to_brats2020, to_brats2023
+from engine.notice import NIFTI_DESCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def write_label_nifti(
     image.set_sform(grid.affine, code=1)
     image.set_qform(grid.affine, code=1)
     image.header.set_intent("label", name="BraTS" + convention[-4:])
+    image.header["descrip"] = NIFTI_DESCRIPTION.encode("ascii")
     written = write_with(path, lambda temporary: nib.save(image, str(temporary)), force)
     log.info("wrote NIfTI label map %s (%s)", written, convention)
     return written

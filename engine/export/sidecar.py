@@ -27,6 +27,7 @@ from engine.export.dicom_seg import AlgorithmInfo
 from engine.geometry import Grid
 from engine.labels import LABEL_INFO, REGIONS, to_brats2020
 from engine.metrics import dice
+from engine.notice import CLINICAL_NOTICE
 
 if TYPE_CHECKING:  # for the annotations only: importing engine.inference at run time would pull in torch
     from engine.inference.postprocess import PostprocessConfig, Segmentation
@@ -97,7 +98,7 @@ def build_sidecar(
         "settings": dict(settings),
         "volumes_ml": region_volumes_ml(label_native, native_grid),
         "outputs": dict(outputs),
-        "disclaimer": "research software; NOT FOR CLINICAL USE",
+        "disclaimer": f"research software; {CLINICAL_NOTICE}",
     }
     if ai_label_native is not None:
         sidecar["editing"] = editing_record(ai_label_native, label_native, native_grid)

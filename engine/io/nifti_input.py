@@ -17,6 +17,7 @@ import numpy as np
 from engine.errors import AmbiguousInputError, CaseError
 from engine.geometry import Grid, check_affine
 from engine.io.budget import check_input_memory, check_mr_content
+from engine.io.file_roles import SEGMENTATION, modality_of
 from engine.io.guess import ROLES, RoleGuess, guess_from_text
 from engine.io.headers import check_nifti_size, nifti_estimate
 from engine.io.native import InputSource, NativeImage
@@ -101,8 +102,6 @@ def read_nifti_volume(path: str | Path, modality: str, guess: RoleGuess | None =
 
 def role_of_file(path: Path) -> RoleGuess:
     """The contrast a NIfTI file's name says (a BraTS token, else the words of its name); None role for a label map."""
-    from engine.case import SEGMENTATION, modality_of  # late import: engine.case imports this module
-
     role = modality_of(path)
     if role == SEGMENTATION:
         return RoleGuess(None, 1.0, "label map")

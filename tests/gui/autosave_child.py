@@ -15,8 +15,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.recovery import find_recovery
-from gui.autosave import AutosaveController
-from gui.editing import EditController
+from gui.editing.edit_controller import EditController
+from gui.shell.autosave import AutosaveController
 from tests.gui.edit_helpers import make_model
 
 

@@ -44,7 +44,7 @@ def garbage_collected_on_the_gui_thread() -> Iterator[None]:
     """No automatic garbage collection during a GUI test; the test's cyclic garbage is collected here, on the
     GUI thread. A collection started by a worker thread (case loading, segmentation) could otherwise destroy an
     earlier test's Qt / VTK objects off the GUI thread - a segfault seen in CI. The application does the same
-    with ``gui.gc_guard.GuiThreadGarbageCollector``."""
+    with ``gui.shell.gc_guard.GuiThreadGarbageCollector``."""
     gc.collect()
     gc.disable()
     yield

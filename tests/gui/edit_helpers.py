@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from engine.case import Case, Volume
-from gui.viewer_model import ViewerModel
+from gui.viewer.viewer_model import ViewerModel
 
 SHAPE = (40, 36, 20)
 SPACING = (1.0, 1.0, 2.0)

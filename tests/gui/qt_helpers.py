@@ -9,9 +9,9 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from gui.main_window import MainWindow
-from gui.slice_view import SliceView
-from gui.vtk_widget import render_window_pixels
+from gui.shell.main_window import MainWindow
+from gui.viewer.slice_view import SliceView
+from gui.viewer.vtk_widget import render_window_pixels
 
 LOAD_TIMEOUT_MS = 30_000
 WINDOW_SIZE = (1000, 760)

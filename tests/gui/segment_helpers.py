@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from gui.settings_dialog import SegmentationSettings, SettingsController
+from gui.review.settings_dialog import SegmentationSettings, SettingsController
 from tests.engine.inference.helpers import small_case, tiny_checkpoint
 
 RUN_TIMEOUT_MS = 120_000

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from gui.app import create_application, run_gui
-from gui.main_window import MainWindow
+from gui.shell.app import create_application, run_gui
+from gui.shell.main_window import MainWindow
 
 app = create_application()
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from engine import recovery
-from gui import autosave
-from gui.autosave import CANCEL, CLOSE, DISCARD, LATER, RESTORE, SAVE, AutosaveController
-from gui.editing import EditController
+from gui.editing.edit_controller import EditController
+from gui.shell import autosave
+from gui.shell.autosave import CANCEL, CLOSE, DISCARD, LATER, RESTORE, SAVE, AutosaveController
 from tests.gui.edit_helpers import BareWindow, make_model
 
 pytestmark = pytest.mark.gui

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from gui.case_loader import CaseLoader, LoadedCase
+from gui.study.case_loader import CaseLoader, LoadedCase
 
 
 def test_loads_a_case_with_its_default_windows(qtbot: QtBot, synthetic_case: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gui import edit_panel
-from gui.editing import EditController
+from gui.editing import edit_panel
+from gui.editing.edit_controller import EditController
 from tests.gui.edit_helpers import BareWindow, make_model
 
 pytestmark = pytest.mark.gui
@@ -141,7 +141,7 @@ def test_install_on_the_main_window_routes_the_tool_to_the_slice_views(qtbot, sy
 def test_a_label_map_in_fortran_order_is_made_contiguous_for_editing(qtbot, tmp_path):
     import dataclasses
 
-    from gui.viewer_model import ViewerModel
+    from gui.viewer.viewer_model import ViewerModel
     from tests.gui.edit_helpers import make_case
 
     case = make_case(tmp_path)

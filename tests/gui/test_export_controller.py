@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from gui import export_controller, segment_controller, settings_dialog
+from gui.review import export_controller, segment_controller, settings_dialog
 from tests.gui.qt_helpers import open_window
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
 

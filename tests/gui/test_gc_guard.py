@@ -8,7 +8,7 @@ import weakref
 import pytest
 import shiboken6
 
-from gui.gc_guard import GuiThreadGarbageCollector
+from gui.shell.gc_guard import GuiThreadGarbageCollector
 
 pytestmark = pytest.mark.gui
 

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QEvent, Qt
 
 from engine.labels import LABEL_INFO
-from gui.label_surfaces import LABEL_NESTS
+from gui.viewer.label_surfaces import LABEL_NESTS
 from tests.gui.qt_helpers import click, drag, open_window, pixels, qt_position, send_mouse, wheel
 from tests.gui.test_review import colour_mask
 

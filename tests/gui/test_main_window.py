@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from gui.viewer_model import WindowLevel
+from gui.viewer.viewer_model import WindowLevel
 from tests.gui.conftest import MARKER, MARKER_VALUE, write_synthetic_case
 from tests.gui.qt_helpers import (
     click,
@@ -227,7 +227,7 @@ def test_dragging_text_is_refused(qtbot) -> None:
 
 
 def test_file_open_case_uses_the_chosen_folder(qtbot, monkeypatch, synthetic_case: Path) -> None:
-    from gui import main_window
+    from gui.shell import main_window
 
     monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory", lambda *a, **k: str(synthetic_case))
     window = open_window(qtbot)

@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from engine.measure import measure
-from gui import measure_panel
-from gui.editing import EditController
+from gui.editing import measure_panel
+from gui.editing.edit_controller import EditController
 from tests.gui.edit_helpers import SPACING, BareWindow, make_model
 
 pytestmark = pytest.mark.gui

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.case import MODALITIES
-from gui.overlay_style import (
+from gui.viewer.overlay_style import (
     DEFAULT_REGION_COLORS,
     UNCERTAINTY_RGB,
     OverlayPainter,
@@ -16,7 +16,7 @@ from gui.overlay_style import (
     paint_uncertainty,
     uncertain_voxels_per_slice,
 )
-from gui.viewer_model import ViewerModel, WindowLevel, window_presets
+from gui.viewer.viewer_model import ViewerModel, WindowLevel, window_presets
 
 
 def nested_labels() -> np.ndarray:

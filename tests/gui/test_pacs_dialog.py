@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from engine.dicomnet import FindQuery, find
-from gui.workstation import build_workstation
+from gui.shell.workstation import build_workstation
 from tests.engine.dicomnet.conftest import LOCAL_AE, ORTHANC_AE, RECEIVER_AE, orthanc  # noqa: F401 - the session's Orthanc fixture
 from tests.engine.dicomnet.studies import retag
 from tests.engine.dicomnet.test_report_pdf import PDF

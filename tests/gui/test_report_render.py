@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage
 from engine.case import default_demo_case, load_case_folder
 from engine.labels import LABEL_INFO
 from engine.report import ModelInfo, build_report
-from gui.report_render import LINE_COLOURS, PAGE_SIZE, render, slice_rgb
+from gui.review.report_render import LINE_COLOURS, PAGE_SIZE, render, slice_rgb
 from tests.gui.edit_helpers import make_case
 
 pytestmark = pytest.mark.gui
@@ -72,7 +72,7 @@ def test_report_without_demo_weights_has_no_banner(qtbot, tmp_path):
 
 
 def test_install_saves_the_shown_segmentation(qtbot, tmp_path):
-    from gui import report_render
+    from gui.review import report_render
     from tests.gui.edit_helpers import BareWindow, make_model
 
     model = make_model(tmp_path)

@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QEvent, Qt
 
 from engine.labels import LABEL_INFO
-from gui.overlay_style import DEFAULT_REGION_COLORS
-from gui.viewer_model import window_presets
+from gui.viewer.overlay_style import DEFAULT_REGION_COLORS
+from gui.viewer.viewer_model import window_presets
 from tests.gui.qt_helpers import open_window, pixels, qt_position, send_mouse
 
 pytestmark = pytest.mark.gui

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from gui import segment_controller, settings_dialog
-from gui.settings_dialog import NO_WEIGHTS, SegmentationSettings
+from gui.review import segment_controller, settings_dialog
+from gui.review.settings_dialog import NO_WEIGHTS, SegmentationSettings
 from tests.gui.qt_helpers import grey_pixels, open_window, pixels
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
 
@@ -142,7 +142,7 @@ def test_bad_weights_give_a_readable_error(qtbot, setup, tmp_path: Path) -> None
 
 
 def test_no_weights_says_choose_them_in_settings(qtbot, setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gui.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
+    monkeypatch.setattr("gui.review.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
     window, controller, _ = setup
     controller.settings.apply(SegmentationSettings(None, "cpu"))
     assert controller.settings.status_text == NO_WEIGHTS

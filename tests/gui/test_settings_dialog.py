@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtWidgets import QMainWindow
 
 from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML
-from gui import settings_dialog
-from gui.settings_dialog import (
+from gui.review import settings_dialog
+from gui.review.settings_dialog import (
     DEMO_STATUS,
     NO_WEIGHTS,
     SegmentationSettings,
@@ -42,7 +42,7 @@ def test_weights_info_reads_the_demo_flag(tmp_path: Path) -> None:
 
 
 def test_status_without_weights_says_where_to_choose_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gui.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
+    monkeypatch.setattr("gui.review.settings_dialog.BUNDLED_WEIGHTS", tmp_path / "missing.safetensors")
     text, usable = weights_status(SegmentationSettings(None, "auto"))
     assert text == NO_WEIGHTS and not usable and "Settings" in text
 
@@ -81,7 +81,7 @@ def test_dialog_refuses_an_unusable_file(qtbot, tmp_path: Path) -> None:
 
 
 def test_controllers_share_menus_of_the_main_window(qtbot, tmp_path: Path) -> None:
-    from gui import export_controller, segment_controller
+    from gui.review import export_controller, segment_controller
     from tests.gui.qt_helpers import open_window
 
     window = open_window(qtbot)
@@ -107,7 +107,7 @@ def test_min_lesion_volume_round_trips_and_falls_back_to_the_default(tmp_path: P
 
 
 def test_dialog_min_lesion_volume_reaches_the_segmenter(qtbot, tmp_path: Path) -> None:
-    from gui import segment_controller
+    from gui.review import segment_controller
     from tests.gui.qt_helpers import open_window
 
     window = open_window(qtbot)

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gui import export_controller, segment_controller, settings_dialog, study_dialog
-from gui.recent_studies import RecentStudies
-from gui.study_dialog import StudyDialog
-from gui.study_scan import scan_study
+from gui.review import export_controller, segment_controller, settings_dialog
+from gui.study import study_dialog
+from gui.study.recent_studies import RecentStudies
+from gui.study.study_dialog import StudyDialog
+from gui.study.study_scan import scan_study
 from tests.engine.synthetic_cases import write_dicom_study
 from tests.engine.test_prepare import BRATS_LIKE
 from tests.gui.qt_helpers import open_window, send_drag_enter, send_drop, url_mime

@@ -9,7 +9,7 @@ import pytest
 
 from engine.case import Case, Volume, load_case_folder
 from engine.labels import LABEL_INFO
-from gui.orientation import (
+from gui.viewer.orientation import (
     AXIAL,
     CORONAL,
     PLANES,
@@ -19,7 +19,7 @@ from gui.orientation import (
     display_to_voxel,
     voxel_to_display,
 )
-from gui.viewer_model import Event, ViewerModel, WindowLevel, default_window_level, label_colors_rgba
+from gui.viewer.viewer_model import Event, ViewerModel, WindowLevel, default_window_level, label_colors_rgba
 from tests.gui.conftest import MARKER, SYNTHETIC_SHAPE, SYNTHETIC_SPACING, write_synthetic_case
 
 SHAPE = (6, 5, 4)

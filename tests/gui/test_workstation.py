@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QAction
 
-from gui.workstation import build_workstation
+from gui.shell.workstation import build_workstation
 from tests.gui.qt_helpers import load
 from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
 
