@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import combinations
@@ -114,6 +115,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("--device mps was asked for but MPS is not available; use --device cpu or auto")
     return torch.device(name)
+
+
+def use_all_cores() -> int:
+    """Give torch's intra-op pool every core unless the user pinned it (OMP_NUM_THREADS / MKL_NUM_THREADS).
+
+    Returns the number of threads torch uses afterwards.
+    """
+    pinned = any(os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    cores = os.cpu_count() or 1
+    if not pinned and torch.get_num_threads() < cores:
+        log.info("using all %d cores for torch (was %d threads)", cores, torch.get_num_threads())
+        torch.set_num_threads(cores)
+    return torch.get_num_threads()
 
 
 def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
