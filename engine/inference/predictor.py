@@ -63,6 +63,9 @@ class PredictorConfig:
             (``engine.inference.graphs``): the eager forward left the GPU idle about 40 % of the time on an H100.
             The graphs' memory is held until the predictor is dropped or ``release()``d (an out-of-memory retry
             releases it too); parameters that moved are noticed and the graphs captured again.
+        cpu_channels_last: on the CPU, run the network and its tiles in the channels-last 3D memory format, so
+            oneDNN's convolutions skip their layout copies: a 128^3 tile's forward about 1.3x faster here with
+            logits equal to ~1e-3 (docs/benchmarks.md, issue 19). The result is the same computation.
     """
 
     tile: int | None = None
@@ -75,6 +78,7 @@ class PredictorConfig:
     min_tile: int = 64
     compile: bool = False
     cuda_graphs: bool = True
+    cpu_channels_last: bool = True
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 1:
@@ -279,7 +283,8 @@ class Predictor:
     def _pass(self, image: torch.Tensor, plan: TilePlan, attempt: Attempt, amp: torch.dtype | None,
               accumulate: torch.dtype, progress: ProgressCallback | None, cancel: CancelCheck | None) -> WeightedMerger:
         device = attempt.device
-        self.network.to(device)
+        layout = self._memory_format(device)
+        self.network.to(device, memory_format=layout)
         # Copy, then pad on the device: padding (and pinning) 150 MB on the CPU cost more than the transfer.
         # A volume already on the device is used as it is. Tiles are views of this one padded copy.
         padded = torch.nn.functional.pad(image.to(device), [p for pad in reversed(plan.padding) for p in (0, pad)])
@@ -291,6 +296,7 @@ class Predictor:
             check_cancel(cancel, "inference")
             origins = plan.origins[start:start + attempt.batch]
             batch = torch.stack([padded[(slice(None), *plan.slices(o))] for o in origins])
+            batch = batch.contiguous(memory_format=layout)
             logits = self._forward(batch, device, amp)
             if merger is None:
                 merger = WeightedMerger(logits.shape[1], plan.padded_shape, device, accumulate)
@@ -300,6 +306,12 @@ class Predictor:
             report(progress, "infer", done, len(plan))
         assert merger is not None  # a plan has at least one tile
         return merger
+
+    def _memory_format(self, device: torch.device) -> torch.memory_format:
+        """Channels-last 3D on the CPU when configured, else the default layout (CUDA's kernels expect it)."""
+        if device.type == "cpu" and self.config.cpu_channels_last:
+            return torch.channels_last_3d
+        return torch.contiguous_format
 
     def _network_for(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
         """The network's forward on ``device``: compiled and graphed on CUDA when the config asks for them."""
