@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from engine.geometry import SAME_GRID_TOLERANCE_MM, Grid
-from engine.inference.predictor import use_all_cores
+from engine.inference.predictor import Predictor, PredictorConfig, use_all_cores
 from engine.metrics import dice
+from engine.model import build_network
 from engine.segment import nib_label, segment_case
-from tests.engine.inference.helpers import tiny_checkpoint
+from tests.engine.inference.helpers import TINY, tiny_checkpoint
 from tests.engine.synthetic_cases import write_nifti_case
 from tests.engine.test_prepare import BRATS_LIKE, ROLES
 
@@ -64,3 +65,17 @@ def test_use_all_cores_unless_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
         assert use_all_cores() == (os.cpu_count() or 1)
     finally:
         torch.set_num_threads(previous)
+
+
+def test_cpu_channels_last_gives_the_logits_of_the_default_layout() -> None:
+    torch.manual_seed(0)
+    network = build_network(TINY)
+    volume = np.random.default_rng(1).normal(size=(4, 40, 36, 32)).astype(np.float32)
+    config = PredictorConfig(device="cpu", tile=32, overlap=0.5)
+    fast = Predictor(network, config).predict(volume)
+    plain = Predictor(network, PredictorConfig(device="cpu", tile=32, overlap=0.5, cpu_channels_last=False))
+    assert torch.allclose(fast, plain.predict(volume), atol=1e-4)
+    assert next(p for p in network.parameters() if p.dim() == 5).is_contiguous()  # the plain run restored it
+    Predictor(network, config).predict(volume)
+    conv = next(p for p in network.parameters() if p.dim() == 5)
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d)
