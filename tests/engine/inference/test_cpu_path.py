@@ -79,3 +79,9 @@ def test_cpu_channels_last_gives_the_logits_of_the_default_layout() -> None:
     Predictor(network, config).predict(volume)
     conv = next(p for p in network.parameters() if p.dim() == 5)
     assert conv.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_mps_is_refused_with_a_clear_error_where_torch_has_no_mps() -> None:
+    with pytest.raises(ValueError, match="MPS is not available; use --device cpu or auto"):
+        Predictor(build_network(TINY), PredictorConfig(device="mps"))
