@@ -284,7 +284,11 @@ class Predictor:
               accumulate: torch.dtype, progress: ProgressCallback | None, cancel: CancelCheck | None) -> WeightedMerger:
         device = attempt.device
         layout = self._memory_format(device)
-        self.network.to(device, memory_format=layout)
+        converted = any(p.dim() == 5 and not p.is_contiguous(memory_format=layout) for p in self.network.parameters())
+        if converted:  # the layout changes (CPU channels-last, or back after a CPU run)
+            self.network.to(device, memory_format=layout)
+        else:  # as before: CUDA graphs track the parameters' storage
+            self.network.to(device)
         # Copy, then pad on the device: padding (and pinning) 150 MB on the CPU cost more than the transfer.
         # A volume already on the device is used as it is. Tiles are views of this one padded copy.
         padded = torch.nn.functional.pad(image.to(device), [p for pad in reversed(plan.padding) for p in (0, pad)])
