@@ -33,7 +33,7 @@ from engine.errors import (
     report,
 )
 from engine.export.atomic import publish_mode
-from engine.geometry import overlap_fraction
+from engine.geometry import SAME_GRID_TOLERANCE_MM, overlap_fraction
 from engine.io.guess import ROLES
 from engine.io.inputs import InputPlan, load_inputs, plan_inputs
 from engine.io.native import NativeImage
@@ -133,6 +133,9 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
         image = images[role]
         if image.grid.same_as(reference.grid):
             transforms[role], records[role] = None, {"registered": False, "reason": "same grid as t1ce"}
+            log.info("%s is on the T1ce's grid (same shape, affine within %.0e mm): registration skipped", role,
+                     SAME_GRID_TOLERANCE_MM)
+            report(progress, f"register {role}: same grid as t1ce, skipped", 1, 1)
             continue
         _check_overlap(image, reference, config)
         check_cancel(cancel, "registration")

@@ -36,7 +36,7 @@ from engine.inference.postprocess import (
     labels_from_softmax,
     postprocess,
 )
-from engine.inference.predictor import Predictor, PredictorConfig
+from engine.inference.predictor import Predictor, PredictorConfig, use_all_cores
 from engine.io.guess import ROLES
 from engine.io.inputs import InputPlan
 from engine.io.preflight import preflight_segment, segment_targets, sidecar_path  # noqa: F401 - sidecar_path re-exported
@@ -68,6 +68,7 @@ class SegmentResult:
         weights: the weights file's name.
         removed_components: whole-tumour components below the minimum lesion volume that were removed.
         et_components_relabelled: ET components below the minimum ET component volume turned into necrosis.
+        registration_skipped: contrasts found on the T1ce's grid, whose registration was skipped.
     """
 
     case_id: str
@@ -83,12 +84,15 @@ class SegmentResult:
     weights: str = ""
     removed_components: int = 0
     et_components_relabelled: int = 0
+    registration_skipped: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """A few lines for the terminal."""
         lines = [f"case {self.case_id}: {self.files.get('nifti')}",
                  f"device {self.device} (tile {self.tile}, batch {self.batch}); weights {self.weights}",
                  "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_s.items()),
+                 *([f"registration skipped for {', '.join(self.registration_skipped)} (already on the T1ce's grid)"]
+                   if self.registration_skipped else []),
                  "volumes (mL): " + ", ".join(f"{k} {self.volumes_ml[k]:.2f}" for k in ("ET", "TC", "WT", "ED", "NCR")),
                  f"lesions: {self.lesions}" + self._postprocessing_note()]
         if self.demo:
@@ -157,8 +161,10 @@ def load_segmenter(weights: str | Path | None = None, config: PredictorConfig | 
     if checkpoint.config.in_channels != len(ROLES):
         raise ValueError(f"{path.name} expects {checkpoint.config.in_channels} input channels; RevSeg segments "
                          f"from the {len(ROLES)} contrasts {', '.join(ROLES)}")
-    return Segmenter(network, checkpoint, Predictor(network, config or PredictorConfig()),
-                     postprocess_config or PostprocessConfig())
+    predictor = Predictor(network, config or PredictorConfig())
+    if predictor.device.type == "cpu":
+        use_all_cores()
+    return Segmenter(network, checkpoint, predictor, postprocess_config or PostprocessConfig())
 
 
 def brain_box(mask: np.ndarray) -> tuple[slice, ...]:
@@ -324,7 +330,15 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
     return SegmentResult(prepared.case_id, files, str(attempt.device), attempt.tile, attempt.batch,
                          {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
                          count_lesions(native), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
-                         processed.removed_components, processed.et_components_relabelled)
+                         processed.removed_components, processed.et_components_relabelled,
+                         skipped_registrations(prepared.manifest))
+
+
+def skipped_registrations(manifest: Mapping[str, object]) -> tuple[str, ...]:
+    """The contrasts whose registration was skipped because they share the T1ce's grid (from the provenance)."""
+    records = manifest.get("registration", {})
+    return tuple(role for role, record in records.items()  # type: ignore[union-attr]
+                 if isinstance(record, Mapping) and record.get("reason") == "same grid as t1ce")
 
 
 def nib_label(path: Path) -> np.ndarray:

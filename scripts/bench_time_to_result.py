@@ -1,0 +1,166 @@
+"""CPU time to result: today's segment path and the new one, timed in the same run, median of N runs.
+
+Usage (from the repository root):
+
+    python scripts/bench_time_to_result.py [--case DIR ...] [--runs 3] [--json FILE] [--work DIR]
+
+Cases: TCGA-DU-7294 (already co-registered and skull-stripped, 1 mm) and a native-like study made from it
+here: each contrast resampled onto its own 0.9 x 0.9 x 5 mm grid, rotated differently per contrast, so the
+contrasts are not co-registered and registration runs (the source is skull-stripped, so the skull stays off).
+
+Paths, interleaved run by run so that both see the same machine load (both load the weights, then
+``segment_case`` with the loaded segmenter; NIfTI + DICOM-SEG written):
+    today: the earlier CPU path - ``PredictorConfig(cpu_channels_last=False)``, torch's own thread count;
+    new:   the current defaults - channels-last 3D tiles on the CPU, torch given every core unless pinned.
+Registration of contrasts on the T1ce's grid was already skipped before issue 19, so both paths skip it.
+Prints a table of median stage times and the Dice (labels 1, 2, 4 and whole tumour) of the new native label
+map against today's, and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from engine.case import find_case_files
+from engine.geometry import Grid, resample
+from engine.inference.predictor import PredictorConfig
+from engine.metrics import dice
+from engine.segment import load_segmenter, segment_case
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
+PATHS = {"today": {"cpu_channels_last": False}, "new": {}}
+NATIVE_SPACING = (0.9, 0.9, 5.0)
+ROTATIONS_DEG = {"t1ce": (6, -4, 3), "t1": (2, 3, -2), "t2": (-3, 1, 4), "flair": (4, 4, 0)}
+SUFFIX = {"t1ce": "t1c", "t1": "t1", "t2": "t2", "flair": "fla"}
+
+
+def native_like_study(source: Path, folder: Path) -> Path:
+    """Each contrast of ``source`` resampled onto its own rotated 0.9 x 0.9 x 5 mm grid (NIfTI folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = find_case_files(source)
+    for role, angles in ROTATIONS_DEG.items():
+        image = nib.load(files[role])
+        grid = Grid(image.shape, image.affine)
+        centre = (grid.affine @ np.r_[(np.array(grid.shape) - 1) / 2, 1])[:3]
+        extent = np.array(grid.shape) * np.abs(np.diag(grid.affine)[:3])
+        shape = tuple(int(np.ceil(e / s)) for e, s in zip(extent, NATIVE_SPACING, strict=True))
+        affine = np.eye(4)
+        affine[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix() @ np.diag(NATIVE_SPACING)
+        affine[:3, 3] = centre - affine[:3, :3] @ ((np.array(shape) - 1) / 2)
+        data = resample(np.asarray(image.dataobj, dtype=np.float32), grid, Grid(shape, affine))
+        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), folder / f"native_{SUFFIX[role]}.nii.gz")
+    return folder
+
+
+def _agreement(new: Path, today: Path) -> dict[str, float]:
+    a, b = (np.asarray(nib.load(str(p)).dataobj) for p in (new, today))
+    scores = {f"label {v}": round(dice(a == v, b == v), 4) for v in (1, 2, 4) if (a == v).any() or (b == v).any()}
+    scores["WT"] = round(dice(a > 0, b > 0), 4)
+    return scores
+
+
+def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
+    """Median stage times of both paths on ``case`` and the Dice of new against today."""
+    timings: dict[str, list[dict[str, float]]] = {name: [] for name in PATHS}
+    outputs: dict[str, Path] = {}
+    for run in range(runs):
+        for name, options in PATHS.items():
+            out = work / f"{case.name}-{name}-{run}" / "seg.nii.gz"
+            start = time.perf_counter()
+            segmenter = load_segmenter(None, PredictorConfig(device="cpu", **options))
+            loaded = time.perf_counter() - start
+            result = segment_case(case, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
+            timings[name].append(result.timings_s | {"load": round(loaded, 2),
+                                                     "total": round(result.timings_s["total"] + loaded, 2)})
+            outputs[name] = out
+            print(f"  {case.name} run {run + 1} {name}: total {timings[name][-1]['total']:.1f} s "
+                  f"(tile {result.tile}), load average {os.getloadavg()[0]:.2f}", flush=True)
+    medians = {name: {stage: round(statistics.median(t[stage] for t in runs_), 2) for stage in runs_[0]}
+               for name, runs_ in timings.items()}
+    return {"case": case.name, "medians_s": medians, "runs_s": timings,
+            "dice_new_vs_today": _agreement(outputs["new"], outputs["today"])}
+
+
+def bench_warm(source: Path, device: str, runs: int, work: Path) -> dict[str, object]:
+    """GPU end to end after a warm start: the model is loaded (and run once) first, then each run turns the
+    native-like study made from ``source`` into the NIfTI and the DICOM-SEG on disk."""
+    study = native_like_study(source, work / "native-like" / f"{source.name}-native")
+    start = time.perf_counter()
+    segmenter = load_segmenter(None, PredictorConfig(device=device))
+    segment_case(study, None, work / "warm-up" / "seg.nii.gz", segmenter=segmenter)  # CUDA init, graphs, caches
+    warm_up = time.perf_counter() - start
+    timings = []
+    for run in range(runs):
+        out = work / f"run-{run}" / "seg.nii.gz"
+        wall = time.perf_counter()
+        result = segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
+        timings.append(result.timings_s | {"wall": round(time.perf_counter() - wall, 3)})
+        print(f"  run {run + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings[-1].items()), flush=True)
+    medians = {k: round(statistics.median(t[k] for t in timings), 3) for k in timings[0]}
+    return {"case": study.name, "device": device, "warm_up_s": round(warm_up, 2), "runs_s": timings,
+            "medians_s": medians, "files": sorted(p.name for p in out.parent.iterdir())}
+
+
+def print_table(results: list[dict[str, object]]) -> None:
+    stages = ("load", "prepare", "infer", "postprocess", "export", "total")
+    print("| case | path | " + " | ".join(stages) + " | Dice new vs today |")
+    print("|---|---|" + "---|" * (len(stages) + 1))
+    for result in results:
+        for name, medians in result["medians_s"].items():
+            agreement = ", ".join(f"{k} {v}" for k, v in result["dice_new_vs_today"].items()) if name == "new" else ""
+            print(f"| {result['case']} | {name} | " + " | ".join(f"{medians[s]:.1f}" for s in stages) +
+                  f" | {agreement} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", type=Path, nargs="*", help="case folders (default: TCGA-DU-7294 + native-like)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=Path("bench-time-to-result.json"))
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--warm", metavar="DEVICE", help="warm-start end-to-end mode on DEVICE (e.g. cuda): the "
+                        "model loaded once, then --runs runs of the native-like study made from --case (one case)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="revseg-bench-"))
+    if args.warm:
+        result = bench_warm((args.case or [REAL])[0], args.warm, args.runs, work)
+        print("| stage | " + " | ".join(result["medians_s"]) + " |")
+        print("|---|" + "---|" * len(result["medians_s"]))
+        print(f"| median of {args.runs} (s) | " + " | ".join(f"{v:.2f}" for v in result["medians_s"].values()) + " |")
+        print(f"warm-up (load + first run) {result['warm_up_s']} s; outputs {result['files']}")
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"written {args.json}")
+        return
+    cases = args.case or [REAL, native_like_study(REAL, work / "native-like" / "TCGA-DU-7294-native")]
+    load_before = os.getloadavg()
+    results = [bench_case(case, args.runs, work / "out") for case in cases]
+    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": platform.node(),
+              "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+              "torch_interop_threads": torch.get_num_interop_threads(), "runs": args.runs,
+              "load_average_start": [round(v, 2) for v in load_before],
+              "load_average_end": [round(v, 2) for v in os.getloadavg()],
+              "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+              "paths": PATHS, "results": results}
+    print_table(results)
+    print(f"load average start {record['load_average_start']}, end {record['load_average_end']}; "
+          f"peak RSS {record['peak_rss_gib']} GiB")
+    args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"written {args.json}")
+
+
+if __name__ == "__main__":
+    main()
