@@ -206,6 +206,12 @@ def _preflight_segment(args: argparse.Namespace) -> object:
 
 
 def _run_segment(args: argparse.Namespace) -> int:
+    if args.from_pacs or args.study or args.send_to:
+        from engine.dicomnet.cli import prepare_pacs_segment
+
+        # checks the PACS options, retrieves the study into the local database and makes it INPUT, so the
+        # preflight below checks the retrieved files like any other input
+        prepare_pacs_segment(args)
     plan = None if args.batch else _preflight_segment(args)
     from engine.inference.postprocess import PostprocessConfig
     from engine.segment import segment_case, segment_dataset
@@ -220,10 +226,6 @@ def _run_segment(args: argparse.Namespace) -> int:
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
                "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None,
                "postprocess_config": postprocess_config}
-    if args.from_pacs or args.study or args.send_to:
-        from engine.dicomnet.cli import prepare_pacs_segment
-
-        prepare_pacs_segment(args)  # retrieves the study into the local database and makes it INPUT
     try:
         if args.batch:
             if args.input is None:
