@@ -8,11 +8,9 @@ role, say). Segmentation still needs all four (``missing_roles`` names what is a
 from __future__ import annotations
 
 from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel
-from engine.io.dicom_volume import read_dicom_series
 from engine.io.guess import ROLES
-from engine.io.inputs import InputPlan
-from engine.io.native import InputSource, NativeImage
-from engine.io.nifti_input import read_nifti_volume
+from engine.io.inputs import InputPlan, read_choice
+from engine.io.native import NativeImage
 
 MISSING_PREFIX = "missing modality"
 
@@ -34,16 +32,8 @@ def load_available(plan: InputPlan, progress: ProgressCallback | None = None,
     for role in ROLES:
         check_cancel(cancel, "loading")
         choice = plan.choices.get(role)
-        if choice is None:
-            continue
-        if choice.nifti is not None:
-            images[role] = read_nifti_volume(choice.nifti, role, choice.guess)
-            continue
-        series = choice.series
-        source = InputSource("dicom", series.files, series.description, series.series_uid,  # type: ignore[union-attr]
-                             choice.guess.confidence, choice.guess.reason)
-        step = (lambda stage, done, total, r=role: progress(f"load {r}", done, total)) if progress else None
-        images[role] = read_dicom_series(series, role, source, step, cancel)  # type: ignore[arg-type]
+        if choice is not None:
+            images[role] = read_choice(choice, role, progress, cancel)
     return images
 
 

@@ -194,13 +194,17 @@ def _read_planned(plan: InputPlan, progress: ProgressCallback | None, cancel: Ca
     images = {}
     for role in ROLES:
         check_cancel(cancel, "loading")
-        choice = plan.choices[role]
-        if choice.nifti is not None:
-            images[role] = read_nifti_volume(choice.nifti, role, choice.guess)
-        else:
-            series = choice.series
-            source = InputSource("dicom", series.files, series.description, series.series_uid,  # type: ignore[union-attr]
-                                 choice.guess.confidence, choice.guess.reason)
-            step = (lambda stage, done, total, r=role: progress(f"load {r}", done, total)) if progress else None
-            images[role] = read_dicom_series(series, role, source, step, cancel)  # type: ignore[arg-type]
+        images[role] = read_choice(plan.choices[role], role, progress, cancel)
     return images
+
+
+def read_choice(choice: Choice, role: str, progress: ProgressCallback | None,
+                cancel: CancelCheck | None) -> NativeImage:
+    """Read one planned contrast: its NIfTI file or its DICOM series (``progress("load <role>", ...)`` per file)."""
+    if choice.nifti is not None:
+        return read_nifti_volume(choice.nifti, role, choice.guess)
+    series = choice.series
+    source = InputSource("dicom", series.files, series.description, series.series_uid,  # type: ignore[union-attr]
+                         choice.guess.confidence, choice.guess.reason)
+    step = (lambda stage, done, total: progress(f"load {role}", done, total)) if progress else None
+    return read_dicom_series(series, role, source, step, cancel)  # type: ignore[arg-type]
