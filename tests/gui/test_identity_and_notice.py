@@ -12,12 +12,10 @@ from PySide6.QtGui import QImage
 
 from engine.interactive import load_study
 from engine.notice import CLINICAL_NOTICE
-from engine.recovery import RECOVERY_ENV
-from gui.shell.workstation import build_workstation
 from gui.viewer.viewer_model import default_window_levels
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_dicom_study
 from tests.gui.qt_helpers import load
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store
+from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, shown_workstation
 
 pytestmark = pytest.mark.gui
 STUDY_GRID = grid_from((40, 44, 36), (1, 1, 1), LPS_AXES)
@@ -25,11 +23,7 @@ STUDY_GRID = grid_from((40, 44, 36), (1, 1, 1), LPS_AXES)
 
 @pytest.fixture
 def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(RECOVERY_ENV, str(tmp_path / "recovery"))
-    window = build_workstation(store=isolated_store(tmp_path))
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown_workstation(qtbot, tmp_path, monkeypatch)
     yield window
     window.autosave.discard()
     window.close()

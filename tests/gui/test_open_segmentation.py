@@ -15,12 +15,10 @@ import pytest
 
 from engine.geometry import Grid, resample_labels
 from engine.interactive import load_study
-from engine.recovery import RECOVERY_ENV
-from gui.shell.workstation import build_workstation
 from gui.viewer.viewer_model import default_window_levels
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_dicom_study
 from tests.gui.qt_helpers import load, send_drag_enter, send_drop, url_mime
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store
+from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, shown_workstation
 
 pytestmark = pytest.mark.gui
 STUDY_GRID = grid_from((40, 44, 36), (1, 1, 1), LPS_AXES)
@@ -31,11 +29,7 @@ CATEGORY = {"CodeValue": "49755003", "CodingSchemeDesignator": "SCT", "CodeMeani
 
 @pytest.fixture
 def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(RECOVERY_ENV, str(tmp_path / "recovery"))
-    window = build_workstation(store=isolated_store(tmp_path))
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown_workstation(qtbot, tmp_path, monkeypatch)
     yield window
     window.autosave.discard()
     window.close()

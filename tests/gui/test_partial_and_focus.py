@@ -9,23 +9,23 @@ import numpy as np
 import pytest
 
 from engine.interactive import load_study
-from engine.recovery import RECOVERY_ENV
-from gui.shell.workstation import build_workstation
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_dicom_study
 from tests.gui.qt_helpers import grey_pixels, load, pixels
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
+from tests.gui.segment_helpers import (
+    RUN_TIMEOUT_MS,
+    case_folder,
+    shown_workstation,
+    tiny_weights,
+    use_weights,
+)
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(RECOVERY_ENV, str(tmp_path / "recovery"))
-    window = build_workstation(store=isolated_store(tmp_path))
+    window = shown_workstation(qtbot, tmp_path, monkeypatch)
     qtbot.addWidget(window)
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
     return window
 
 

@@ -9,21 +9,22 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QAction
 
-from gui.shell.workstation import build_workstation
 from tests.gui.qt_helpers import load
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, isolated_store, tiny_weights, use_weights
+from tests.gui.segment_helpers import (
+    RUN_TIMEOUT_MS,
+    case_folder,
+    shown_workstation,
+    tiny_weights,
+    use_weights,
+)
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("REVSEG_RECOVERY_DIR", str(tmp_path / "recovery"))
-    window = build_workstation(store=isolated_store(tmp_path))
+    window = shown_workstation(qtbot, tmp_path, monkeypatch)
     qtbot.addWidget(window)
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
     yield window
     window.close()
 
