@@ -10,6 +10,9 @@
 #   bash scripts/gpu/train_real.sh launch INIT MIN      start all five from checkpoint INIT, MIN minutes each, detached
 #   bash scripts/gpu/train_real.sh wait MIN             wait up to MIN minutes for the detached models
 #   bash scripts/gpu/train_real.sh pack NAME...         those models' last checkpoints into $OUT, 15 MB parts
+# Round 3 (one model on every GPU of the machine through torchrun/DDP, detached):
+#   bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
+#   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
@@ -78,6 +81,24 @@ launch)
   launch_model L-TCGA-DU-7294 $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$(real_without TCGA-DU-7294)"
   launch_model B $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$REAL"
   ;;
+launch-ddp)
+  NAME=$2 INIT=$3 MIN=$4; shift 4
+  [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
+  data=()
+  for d in "$@"; do [ -d "$d" ] || { echo "no data folder $d"; exit 2; }; data+=(--data "$d"); done
+  # 32 CPU cores for 2 ranks: 12 loader workers each keep the pair fed (round 2's 5 models x 5 workers did not)
+  setsid nohup python3 -m torch.distributed.run --standalone --nproc_per_node="$NGPU" main.py train "${data[@]}" \
+    --val-data "$SYNTH/heldout" --out "$RUNS/$NAME" --config synth-v2 init_weights="$INIT" max_minutes="$MIN" \
+    num_workers=12 >>"$RUNS/$NAME.log" 2>&1 </dev/null &
+  echo "launched $NAME on $NGPU GPUs (DDP) from $INIT for $MIN min"
+  sleep 90; tail -5 "$RUNS/$NAME.log"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+  ;;
+score-heldout)
+  shift
+  args=()
+  for w in "$@"; do args+=(--weights "$w"); done
+  python3 scripts/gpu/score_crops.py --cache "$SYNTH/heldout" "${args[@]}" --out "$OUT/heldout_scores.json"
+  ;;
 wait)
   deadline=$(( $(date +%s) + ${2%.*} * 60 ))
   while [ "$(training_processes)" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do
@@ -120,7 +141,7 @@ score)
   python3 scripts/gpu/score_crops.py --cache "$RUNS/B/cache" --cases "$(IFS=,; echo "${CASES[*]}")" "${args[@]}" \
     --out "$OUT/real_scores.json"
   ;;
-*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | wait MIN | pack NAME..."; exit 2 ;;
+*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | launch-ddp NAME INIT MIN DATA... | score-heldout NAME=CKPT... | wait MIN | pack NAME..."; exit 2 ;;
 esac
 echo "== runs =="
 for log in "$RUNS"/*.log; do
