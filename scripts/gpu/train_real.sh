@@ -11,7 +11,7 @@
 #   bash scripts/gpu/train_real.sh wait MIN             wait up to MIN minutes for the detached models
 #   bash scripts/gpu/train_real.sh pack NAME...         those models' last checkpoints into $OUT, 15 MB parts
 # Round 3 (one model on every GPU of the machine through torchrun/DDP, detached):
-#   bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
+#   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
 #   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
@@ -89,7 +89,7 @@ launch-ddp)
   # 32 CPU cores for 2 ranks: 12 loader workers each keep the pair fed (round 2's 5 models x 5 workers did not)
   setsid nohup python3 -m torch.distributed.run --standalone --nproc_per_node="$NGPU" main.py train "${data[@]}" \
     --val-data "$SYNTH/heldout" --out "$RUNS/$NAME" --config synth-v2 init_weights="$INIT" max_minutes="$MIN" \
-    num_workers=12 >>"$RUNS/$NAME.log" 2>&1 </dev/null &
+    num_workers=12 $EXTRA >>"$RUNS/$NAME.log" 2>&1 </dev/null &
   echo "launched $NAME on $NGPU GPUs (DDP) from $INIT for $MIN min"
   sleep 90; tail -5 "$RUNS/$NAME.log"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
   ;;
