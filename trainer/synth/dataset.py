@@ -24,7 +24,7 @@ import torch
 
 from trainer.data import read_index, write_index
 from trainer.synth.anatomy import anatomy_files, read_label_map
-from trainer.synth.generator import SynthConfig, generate_case
+from trainer.synth.generator import GENERATOR, SynthConfig, generate_case
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _generate_one(index: int, *, files: tuple[str, ...], seed: int, cache_dir: P
     np.save(cache_dir / f"{case_id}_label.npy", case.label)
     (cache_dir / f"{case_id}_synth.json").write_text(json.dumps(case.metadata, indent=1, default=float))
     return {"image": f"{case_id}_image.npy", "label": f"{case_id}_label.npy", "shape": list(case.label.shape),
-            "spacing": [1.0, 1.0, 1.0], "source": f"synthetic-v2:{anatomy.name}:{case_seed}", "phantom": True,
+            "spacing": [1.0, 1.0, 1.0], "source": f"{GENERATOR}:{anatomy.name}:{case_seed}", "phantom": True,
             "tumour_voxels": int((case.label > 0).sum()), "kind": case.metadata["kind"]}
 
 
@@ -90,6 +90,7 @@ def generate_synthetic_cache(anatomy_dir: str | Path, cache_dir: str | Path, n: 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     index = read_index(cache_dir)
+    _refuse_other_generator(index, cache_dir)
     todo = [i for i in range(n) if synth_case_id(seed, i) not in index]
     job = functools.partial(_generate_one, files=files, seed=seed, cache_dir=cache_dir, config=config or SynthConfig(),
                             device=device)
@@ -106,6 +107,15 @@ def generate_synthetic_cache(anatomy_dir: str | Path, cache_dir: str | Path, n: 
              workers, device)
     return {"cases": len(todo), "seconds": round(seconds, 2), "cases_per_second": round(rate, 3), "workers": workers,
             "device": device}
+
+
+def _refuse_other_generator(index: dict[str, Any], cache_dir: Path) -> None:
+    """A resumed cache must not mix cases of two generator versions (their statistics differ)."""
+    for case_id, entry in index.items():
+        source = str(entry.get("source", ""))
+        if source.startswith("synthetic-v2") and not source.startswith(f"{GENERATOR}:"):
+            raise ValueError(f"{cache_dir} holds cases of another generator version ({case_id}: "
+                             f"{source.split(':')[0]}); this one is {GENERATOR}. Generate into a new folder.")
 
 
 def _run(job: Callable[[int], dict[str, Any]], todo: list[int], workers: int):  # noqa: ANN202 - a generator

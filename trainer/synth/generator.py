@@ -24,6 +24,9 @@ from trainer.synth.render import CONTRASTS, RenderConfig, render_contrast
 from trainer.synth.tumour import KINDS, Lesion, draw_lesions, mass_effect, paint_lesion
 
 BRATS_SHAPE = (240, 240, 155)
+# The generator's version, written into every case and cache entry. v2.1 (2026-11-30): oedema and lesion outlines
+# no longer cut by axis-aligned boxes (v2 drew cube-shaped oedema); a cache never mixes versions.
+GENERATOR = "synthetic-v2.1"
 BOX_MARGIN = 10  # voxels kept around the brain: the skull strip's remnants reach at most 8 mm beyond it
 
 
@@ -171,7 +174,7 @@ def generate_case(anatomy: A.AnatomyMap, seed: int, config: SynthConfig = SynthC
     images = [render_contrast(tissue, c, generator, config.render).cpu().numpy() for c in range(len(CONTRASTS))]
     mask_np = mask.cpu().numpy()
     image = np.stack([zscore_in_mask(data, mask_np, name)[0] for data, name in zip(images, CONTRASTS, strict=True)])
-    metadata = {"generator": "synthetic-v2", "anatomy": anatomy.name, "seed": int(seed), "kind": kind,
+    metadata = {"generator": GENERATOR, "anatomy": anatomy.name, "seed": int(seed), "kind": kind,
                 "box_start": [s.start for s in box], "grid_shape": list(config.shape),
                 "lesions": [lesion.__dict__ for lesion in lesions]}
     return SynthCase(image, label.cpu().numpy(), mask_np, metadata)

@@ -16,6 +16,7 @@ can push the surrounding tissue outward; its compartments are then painted into 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -105,8 +106,15 @@ def mass_effect(points: torch.Tensor, lesions: list[Lesion]) -> torch.Tensor:
     return shift
 
 
+# Bounds of the smooth random factors below. They keep every painted voxel inside the lesion's box: a lesion cut
+# by its box came out with flat, axis-aligned faces.
+MAX_WOBBLE = 0.5
+OEDEMA_REACH_FACTOR = (0.4, 1.8)
+
+
 def _box(lesion: Lesion, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    reach = lesion.radius * 1.4 * max(lesion.axes) + lesion.oedema_mm + 4
+    outermost = (lesion.radius + OEDEMA_REACH_FACTOR[1] * lesion.oedema_mm) * (1 + MAX_WOBBLE) * max(lesion.axes)
+    reach = outermost + 4  # the rim grows up to 3 voxels past the core
     return tuple(slice(max(0, int(c - reach)), min(n, int(c + reach) + 1)) for c, n in zip(lesion.centre, shape,
                                                                                           strict=True))
 
@@ -118,7 +126,7 @@ def _relative_radius(lesion: Lesion, box: tuple[slice, ...], generator: torch.Ge
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
     scaled = (grid - torch.tensor(lesion.centre, device=device)) / torch.tensor(lesion.axes, device=device)
     shape = tuple(s.stop - s.start for s in box)
-    wobble = _uniform(generator, 0.08, 0.3) * smooth_noise(shape, 5, generator, device)
+    wobble = (_uniform(generator, 0.08, 0.3) * smooth_noise(shape, 5, generator, device)).clamp(-MAX_WOBBLE, MAX_WOBBLE)
     return scaled.norm(dim=-1) / (lesion.radius * (1 + wobble))
 
 
@@ -159,8 +167,12 @@ def _oedema(lesion: Lesion, region: torch.Tensor, core: torch.Tensor, r: torch.T
         return torch.zeros_like(core)
     white = (region == A.WM) | (region == A.PALLIDUM) | (region == A.OEDEMA)
     grey_rim = (region == A.CORTEX) | (region == A.DEEP_GM) | (region == A.CEREBELLAR_GM)
-    steps = max(1, int(lesion.oedema_mm))
-    along_white = geodesic_dilate(core, white | core, steps)
-    reach = 1 + lesion.oedema_mm / lesion.radius * (1 + 0.4 * smooth_noise(tuple(r.shape), 6, generator, r.device))
-    rim = geodesic_dilate(core, grey_rim | white | core, min(3, steps))
-    return (along_white & (r < reach)) | rim
+    # The noisy ellipsoid (r < reach) is the oedema's outline; inside it the oedema fills the white matter
+    # connected to the core. A path-length limit alone would give its outline the shape of the growth steps
+    # (a cube for 26-neighbourhood steps), so the limit only bounds the work: the outline stops the growth first.
+    spread = (1 + 0.4 * smooth_noise(tuple(r.shape), 6, generator, r.device)).clamp(*OEDEMA_REACH_FACTOR)
+    outline = r < 1 + lesion.oedema_mm / lesion.radius * spread
+    most_steps = math.ceil(OEDEMA_REACH_FACTOR[1] * lesion.oedema_mm * (1 + MAX_WOBBLE) * max(lesion.axes)) + 2
+    along_white = geodesic_dilate(core, (white | core) & outline, most_steps)
+    rim = geodesic_dilate(core, grey_rim | white | core, min(3, max(1, int(lesion.oedema_mm))))
+    return along_white | rim
