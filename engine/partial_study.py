@@ -8,7 +8,9 @@ role, say). Segmentation still needs all four (``missing_roles`` names what is a
 from __future__ import annotations
 
 from engine.errors import CancelCheck, CaseError, ProgressCallback, check_cancel
+from engine.io.budget import memory_limit
 from engine.io.guess import ROLES
+from engine.io.headers import check_plan
 from engine.io.inputs import InputPlan, read_choice
 from engine.io.native import NativeImage
 
@@ -16,11 +18,12 @@ MISSING_PREFIX = "missing modality"
 
 
 def load_available(plan: InputPlan, progress: ProgressCallback | None = None,
-                   cancel: CancelCheck | None = None) -> dict[str, NativeImage]:
-    """Read the planned contrasts that exist (T1, T1ce, T2, FLAIR order).
+                   cancel: CancelCheck | None = None, memory_limit_gb: float | None = None) -> dict[str, NativeImage]:
+    """Read the planned contrasts that exist (T1, T1ce, T2, FLAIR order), after the same header budget as a full
+    study (`engine.io.headers.check_plan`).
 
     Raises:
-        CaseError: a problem other than a missing contrast, or no contrast at all.
+        CaseError: a problem other than a missing contrast, no contrast at all, or a study over the budget.
     """
     blocking = [problem for problem in plan.problems if not problem.startswith(MISSING_PREFIX)]
     if blocking:
@@ -28,12 +31,14 @@ def load_available(plan: InputPlan, progress: ProgressCallback | None = None,
     if not plan.choices:
         raise CaseError(plan.problems[0] if plan.problems else "no MRI contrast found; open a folder of NIfTI "
                         "files or DICOM series")
+    check_plan(plan, memory_limit_gb)
     images = {}
-    for role in ROLES:
-        check_cancel(cancel, "loading")
-        choice = plan.choices.get(role)
-        if choice is not None:
-            images[role] = read_choice(choice, role, progress, cancel)
+    with memory_limit(memory_limit_gb):
+        for role in ROLES:
+            check_cancel(cancel, "loading")
+            choice = plan.choices.get(role)
+            if choice is not None:
+                images[role] = read_choice(choice, role, progress, cancel)
     return images
 
 

@@ -164,16 +164,20 @@ def check_case_budget(estimates: Mapping[str, InputEstimate], limit_gb: float | 
     """Refuse a case whose inputs or working grid exceed the memory limit; return the estimated peak bytes.
 
     Args:
-        estimates: role -> header estimate (must include "t1ce", which defines the working grid).
+        estimates: role -> header estimate. "t1ce" defines the working grid; a partial study without it (viewing
+            only) is budgeted on its largest input's grid.
         limit_gb: the memory limit (None: environment variable or default).
     """
+    if not estimates:
+        raise CaseError("no input to budget: the case has no MRI contrast")
     limit = memory_limit_bytes(limit_gb)
     hint = f"raise the limit with --memory-limit GB or {MEMORY_LIMIT_ENV} if this machine has the memory"
     for estimate in estimates.values():
         check_input_memory(estimate, limit)
     for estimate in estimates.values():
         check_geometry(estimate.name, estimate.shape, estimate.spacing_mm)
-    grid = working_voxels(estimates["t1ce"])
+    reference = estimates.get("t1ce") or max(estimates.values(), key=lambda e: math.prod(e.shape))
+    grid = working_voxels(reference)
     check_working_grid((grid,))
     kept = sum(e.kept_bytes for e in estimates.values())
     peak = kept + max(e.read_bytes - e.kept_bytes for e in estimates.values()) + grid * 4 * WORKING_COPIES
