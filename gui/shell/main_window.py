@@ -6,7 +6,12 @@ Other modules plug in through ``window.menus[name]``, ``window.toolbar`` and ``s
 
 Open a case with File > Open Case... or by dropping its folder (or one of its NIfTI files) on the window.
 Loading runs in the background (``gui.study.case_loader``); a bad folder gives a message box and leaves the
-current case on screen.
+current case on screen. The toolbar's Open button is the File menu's action that owns the platform's Open key
+(Ctrl+O): "Open Case..." in the bare viewer, "Open Study..." once the study dialog takes the key over, so the
+button and the key always carry the same name.
+
+The window's size, position, dock and toolbar layout are saved when it closes and restored when it is first
+shown (``layout_store``, the user's settings by default).
 """
 
 from __future__ import annotations
@@ -16,12 +21,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QCursor, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QActionEvent,
+    QCloseEvent,
+    QCursor,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDialog,
     QFileDialog,
     QGridLayout,
     QLabel,
@@ -37,7 +52,8 @@ from engine.labels import LABEL_INFO
 from engine.notice import STATUS_NOTICE
 from engine.patient import PatientInfo, read_patient_info
 from gui.review.review_panel import ReviewPanel
-from gui.shell.window_menus import CONTROLS_HELP, build_menus, legend_tooltip
+from gui.settings_store import app_settings, load_window_layout, save_window_layout
+from gui.shell.window_menus import ControlsDialog, build_menus, controls_html, legend_tooltip
 from gui.study.case_loader import CaseLoader, LoadedCase
 from gui.viewer.modality_grid import ModalityGrid
 from gui.viewer.orientation import AXIAL, CORONAL, SAGITTAL, Plane
@@ -60,9 +76,18 @@ class MainWindow(QMainWindow):
     case_loaded = Signal(str)
     load_failed = Signal(str)
 
-    def __init__(self, model: ViewerModel | None = None) -> None:
+    def __init__(self, model: ViewerModel | None = None, layout_store: QSettings | None = None) -> None:
+        """Args:
+            model: the viewer model (default: a new one).
+            layout_store: where the window layout is saved on close and restored at the first show (default:
+                the user's RevSeg settings).
+        """
         super().__init__()
         self.model = model or ViewerModel()
+        self.layout_store = layout_store
+        self.layout_restored = False
+        self.interaction_preset = "slicer"
+        self.controls_dialog: QDialog | None = None
         self.setWindowTitle("RevSeg")
         self.setAcceptDrops(True)
         self._closed = False
@@ -108,6 +133,8 @@ class MainWindow(QMainWindow):
         self.model.modality_changed.connect(self._on_modality_changed)
         self.model.overlay_changed.connect(self._sync_overlay_controls)
         self.model.label_changed.connect(self._on_label_changed)
+        self._sync_overlay_controls()  # the View menu's check marks show the real state from the start
+        self.menus["File"].installEventFilter(self)  # an action taking over Ctrl+O becomes the toolbar's Open
 
     @property
     def slice_views(self) -> tuple[SliceView, SliceView, SliceView]:
@@ -149,6 +176,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("display-toolbar")
         toolbar.setMovable(False)
         toolbar.addAction(self.open_action)
+        self.toolbar_open_action = self.open_action
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Contrast "))
         self.modality_combo = QComboBox()
@@ -375,18 +403,65 @@ class MainWindow(QMainWindow):
         self.toggle_maximized(view)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        """A left double-click on a view (without an editing tool) maximises it or restores the layout."""
-        if (event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton
+        """A left double-click on a view (without an editing tool) maximises it or restores the layout; an action
+        with the Open key added to the File menu becomes the toolbar's Open button."""
+        if (event.type() == QEvent.Type.ActionAdded and watched is self.menus.get("File")
+                and isinstance(event, QActionEvent)):
+            self._adopt_open_action(event.action())
+        elif (event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton
                 and not self._closed):
             view = next((v for v in self.all_views if v.vtk_widget is watched), None)
             if view is not None and getattr(view, "tool", None) is None:
                 self.toggle_maximized(view)
         return super().eventFilter(watched, event)
 
+    def _adopt_open_action(self, action: QAction) -> None:
+        """Show ``action`` as the toolbar's Open button if it owns the Open key (the study dialog's Open Study...);
+        the window's own Open Case... leaves the File menu then (one name for one job)."""
+        if action is self.toolbar_open_action or action.shortcut() != QKeySequence(QKeySequence.StandardKey.Open):
+            return
+        self.toolbar.insertAction(self.toolbar_open_action, action)
+        self.toolbar.removeAction(self.toolbar_open_action)
+        if self.toolbar_open_action is self.open_action:
+            self.menus["File"].removeAction(self.open_action)
+        self.toolbar_open_action = action
+
     def set_edit_tool(self, tool: EditTool | None) -> None:
-        """Give left-button input in every slice view to ``tool`` (None: back to moving the crosshair)."""
+        """Give left-button input in every slice view to ``tool`` (None: back to the preset's left button)."""
         for view in self.editable_views:
             view.set_tool(tool)
+
+    def refresh_brush_outline(self) -> None:
+        """The brush size or label changed: redraw the outline under the mouse."""
+        for view in self.editable_views:
+            view.update_brush_outline()
+
+    def set_interaction_preset(self, preset: str) -> None:
+        """Mouse mapping of every slice view: "slicer" (3D Slicer) or "itksnap" (ITK-SNAP)."""
+        for view in self.editable_views:
+            view.set_interaction_preset(preset)
+        self.interaction_preset = preset
+
+    # --- window layout ----------------------------------------------------------------------------------
+    def _store(self) -> QSettings:
+        if self.layout_store is None:
+            self.layout_store = app_settings()
+        return self.layout_store
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """At the first show, every module has added its docks: restore the saved size and layout."""
+        if not self.layout_restored:
+            self.layout_restored = True
+            geometry, state = load_window_layout(self._store())
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+            if state is not None:
+                self.restoreState(state)
+        super().showEvent(event)
+
+    def save_layout(self) -> None:
+        """Store the window's geometry and its dock / toolbar layout (done on close)."""
+        save_window_layout(self._store(), self.saveGeometry(), self.saveState())
 
     # --- drag and drop ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -404,8 +479,13 @@ class MainWindow(QMainWindow):
         self.open_case(folder)
 
     # --- help and teardown ------------------------------------------------------------------------------
-    def show_controls(self) -> None:
-        QMessageBox.information(self, "RevSeg controls", CONTROLS_HELP)
+    def show_controls(self) -> QDialog:
+        """Help > Controls (F1): the mouse and every action with its keys, generated from the actions now."""
+        if self.controls_dialog is None:
+            self.controls_dialog = ControlsDialog(self)
+        self.controls_dialog.refresh(controls_html(self, self.interaction_preset))
+        self.controls_dialog.show()
+        return self.controls_dialog
 
     def show_about(self) -> None:
         from engine import __version__
@@ -420,6 +500,8 @@ class MainWindow(QMainWindow):
             return
         if not self._closed:
             self._closed = True
+            if self.layout_restored:  # shown at least once: its geometry means something
+                self.save_layout()
             for hook in self.shutdown_hooks:
                 hook()
             self.loader.wait()
