@@ -161,6 +161,7 @@ def weights_status(settings: SegmentationSettings) -> tuple[str, bool]:
 
 _BREAK_AFTER_SLASH = "/\u200b"  # a zero-width space after "/" lets a long path wrap inside the info line
 _FIELD_MARGIN_PX = 24
+_WEIGHTS_TIP = "Checkpoint (.safetensors) written by the RevSeg trainer; empty = bundled weights"
 
 
 def wrappable(text: str) -> str:
@@ -177,7 +178,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.weights_edit = QLineEdit(str(settings.weights) if settings.weights else "")
         self.weights_edit.setPlaceholderText(f"bundled weights ({BUNDLED_WEIGHTS.name})")
-        self.weights_edit.setToolTip("Checkpoint (.safetensors) written by the RevSeg trainer; empty = bundled weights")
+        self.weights_edit.setToolTip(_WEIGHTS_TIP)
         browse = QPushButton("Browse...")
         browse.setToolTip("Choose a weights file")
         browse.clicked.connect(self._browse)
@@ -231,12 +232,18 @@ class SettingsDialog(QDialog):
         self._update_info()
 
     def _fit_weights_field(self) -> None:
-        """Wide enough for the whole path (or the placeholder), at most 60 % of the screen."""
-        metrics = self.weights_edit.fontMetrics()
-        text = self.weights_edit.text() or self.weights_edit.placeholderText()
-        screen = (self.screen() or self.weights_edit.screen()).availableGeometry().width()
-        self.weights_edit.setMinimumWidth(min(metrics.horizontalAdvance(text) + _FIELD_MARGIN_PX, int(screen * 0.6)))
-        self.info_label.setMinimumWidth(self.weights_edit.minimumWidth())
+        """Wide enough for the whole path (or the placeholder), at most 70 % of the screen; a longer path shows
+        its end (the file name) and the whole of it in the tooltip."""
+        edit = self.weights_edit
+        text = edit.text() or edit.placeholderText()
+        screen = (self.screen() or edit.screen()).availableGeometry().width()
+        wanted = edit.fontMetrics().horizontalAdvance(text) + _FIELD_MARGIN_PX
+        edit.setMinimumWidth(min(wanted, int(screen * 0.7)))
+        self.info_label.setMinimumWidth(edit.minimumWidth())
+        too_long = wanted > edit.minimumWidth()
+        edit.setToolTip(edit.text() if too_long else _WEIGHTS_TIP)
+        if too_long and not edit.hasFocus():
+            edit.setCursorPosition(len(edit.text()))
 
     def _show_info(self, html: str) -> None:
         self.info_label.setText(html)
