@@ -6,7 +6,7 @@ and after every change the controller calls ``model.notify_label_edited()`` so v
 A press..release is one undo step. ``gui.editing.edit_panel`` holds the dock widget and the shortcuts.
 
 Painting keeps to the head: when a case opens, its foreground (``engine.editing.foreground_mask`` of the
-reference contrast, about 0.2 s on a 240 x 240 x 155 case) is computed once in a background worker and handed
+reference contrast, 0.2-0.6 s on a 240 x 240 x 155 case) is computed once in a background worker and handed
 to the session; ``EditSettings.foreground_only`` (Settings, and the edit panel's checkbox) turns the limit off.
 Until the mask has arrived (the moment after a case opens) the brush is not limited.
 """
