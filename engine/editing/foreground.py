@@ -32,9 +32,9 @@ def foreground_threshold(volume: np.ndarray, fraction: float = DEFAULT_FOREGROUN
     tissue = sample[sample != 0]
     if tissue.size == 0:
         return 0.0
-    # The dark end is the 1st percentile of every voxel: 0 for a zero background (a few negative resampling
-    # overshoots do not count), the air's value for a scan with an offset or z-scored intensities.
-    dark = float(np.percentile(sample, 1.0))
+    # The dark end: 0 for MRI magnitudes (a few negative resampling overshoots do not count), or the 1st
+    # percentile of every voxel when that is negative (z-scored intensities put the air there).
+    dark = min(float(np.percentile(sample, 1.0)), 0.0)
     bright = float(np.percentile(tissue, 99.0))
     return dark + fraction * max(bright - dark, 0.0)
 

@@ -6,14 +6,16 @@ and after every change the controller calls ``model.notify_label_edited()`` so v
 A press..release is one undo step. ``gui.editing.edit_panel`` holds the dock widget and the shortcuts.
 
 Painting keeps to the head: when a case opens, its foreground (``engine.editing.foreground_mask`` of the
-reference contrast, 0.2-0.6 s on a 240 x 240 x 155 case) is computed once in a background worker and handed
-to the session; ``EditSettings.foreground_only`` (Settings, and the edit panel's checkbox) turns the limit off.
-Until the mask has arrived (the moment after a case opens) the brush is not limited.
+reference contrast, 0.2-0.6 s on a 240 x 240 x 155 case) is computed once in a worker thread; the first brush
+press hands it to the session (waiting for the rest of that computation only when the press comes within that
+fraction of a second after the case opened, so the limit always holds). ``EditSettings.foreground_only``
+(Settings, and the edit panel's checkbox) turns the limit off.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,7 +24,6 @@ from PySide6.QtCore import QObject, Signal
 from engine.editing import EditSession, foreground_mask
 from engine.editing.session import Brush
 from engine.labels import ENHANCING, LABEL_INFO
-from gui.background import BackgroundJob
 from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class BrushTool:
         session = self.controller.ensure_session()
         if session is None:
             return
+        self.controller.attach_foreground(session)
         self._plane_axis = plane_axis
         session.begin_stroke("eraser" if self.erase else "brush")
         self._last = tuple(int(v) for v in voxel)  # type: ignore[assignment]
@@ -137,10 +139,8 @@ class EditController(QObject):
         self.tools = {"navigate": None, "brush": BrushTool(self), "eraser": BrushTool(self, erase=True),
                       "threshold": BrushTool(self, threshold=True), "component": ComponentTool(self)}
         self.tool_name = "navigate"
-        self.foreground: np.ndarray | None = None  # the shown case's head mask, once computed
-        self._foreground_job = BackgroundJob(self)
-        self._foreground_job.finished.connect(self._on_foreground_ready)
-        self._foreground_job.failed.connect(lambda error, _details: log.warning("no head mask: %s", error))
+        self._foreground_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="head-mask")
+        self._foreground: Future | None = None  # the shown case's head mask, computing or computed
         model.case_changed.connect(self._start_foreground)  # before _on_label_replaced: no stale mask
         self._start_foreground()
         model.case_changed.connect(self._on_label_replaced)
@@ -158,7 +158,7 @@ class EditController(QObject):
             self.session = None
         elif label is not None and (self.session is None or self.session.label is not label):
             self.reference_source = self.model.label_source if self.model.label_source != "edited" else "ai"
-            self.session = EditSession(label, self.model.spacing, foreground=self.foreground)
+            self.session = EditSession(label, self.model.spacing)
             log.debug("editing session on %s label map", self.reference_source)
         else:
             return  # our own edit of the same array
@@ -166,31 +166,36 @@ class EditController(QObject):
         self.state_changed.emit()
 
     def _start_foreground(self) -> None:
-        """A new case: drop the old head mask and compute this case's in the background."""
-        self.foreground = None
+        """A new case: drop the old head mask and compute this case's in the worker thread."""
+        if self._foreground is not None:
+            self._foreground.cancel()  # not started yet: never runs (a running one finishes and is dropped)
         case = self.model.case
-        if case is None:
-            self._foreground_job.cancel()
-            return
-        volume = case.reference.data
-        self._foreground_job.replace(lambda _progress, _cancel: foreground_mask(volume))
+        self._foreground = None if case is None else self._foreground_worker.submit(foreground_mask,
+                                                                                    case.reference.data)
 
-    def _on_foreground_ready(self, mask: np.ndarray) -> None:
-        if self.model.case is None or mask.shape != self.model.shape:
-            return  # the case changed meanwhile (its own job replaced this one)
-        self.foreground = mask
-        if self.session is not None:
-            self.session.set_foreground(mask)
-        log.debug("head mask ready: %.1f %% of the volume", 100 * mask.mean())
+    @property
+    def foreground(self) -> np.ndarray | None:
+        """The shown case's head mask (waits for its computation if it is still running); None without a case
+        or when it could not be computed (then painting is not limited, and the log says why)."""
+        future = self._foreground
+        if future is None or future.cancelled():
+            return None
+        try:
+            mask = future.result()
+        except Exception as error:  # noqa: BLE001 - a missing limit must not stop editing
+            log.warning("no head mask for this case, painting is not limited: %s", error)
+            self._foreground = None
+            return None
+        return mask if mask.shape == self.model.shape else None
 
-    def wait_for_foreground(self, milliseconds: int = 30_000) -> bool:
-        """Block until the head mask job is idle (shutdown and tests only)."""
-        return self._foreground_job.wait(milliseconds)
+    def attach_foreground(self, session: EditSession) -> None:
+        """Hand the head mask to ``session`` before its first brush stroke (when the limit is on)."""
+        if session.foreground is None and self.settings.foreground_only:
+            session.set_foreground(self.foreground)
 
     def shutdown(self) -> None:
-        """Stop the background work (the window is closing)."""
-        self._foreground_job.cancel()
-        self._foreground_job.wait()
+        """Stop the worker thread (the window is closing)."""
+        self._foreground_worker.shutdown(wait=True, cancel_futures=True)
 
     def ensure_session(self) -> EditSession | None:
         """The session, starting one on an empty label map when the case has none yet."""

@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self.notice_label.setStyleSheet("QLabel { color: #b00020; font-weight: bold; padding: 0 6px; }")
         self.notice_label.setMinimumWidth(self.notice_label.sizeHint().width())
         self.statusBar().addPermanentWidget(self.notice_label)
-        self.statusBar().showMessage("Open a case folder (File > Open Case...) or drop one here")
+        self.statusBar().showMessage("Open a case folder (Ctrl+O, or Open in the toolbar) or drop one here")
         for view in self.all_views:
             view.vtk_widget.installEventFilter(self)
         for view in self.editable_views:

@@ -60,3 +60,14 @@ def test_brush_paints_only_inside_the_foreground_unless_turned_off():
     assert np.array_equal(label, unlimited) and free == np.count_nonzero(unlimited) - painted
     session.dab(edge, Brush(radius_mm=8.0, value=0, plane_axis=2))  # the eraser is never limited
     assert not label.any()
+
+
+def test_an_image_without_background_is_all_head_and_a_z_scored_one_keeps_its_air_out():
+    x, y, z = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in SHAPE), indexing="ij")
+    everywhere = 100.0 + x + y + z  # no background at all (a crop inside the head)
+    assert foreground_mask(everywhere).all()
+    volume, disc = _head()
+    z_scored = np.where(disc[..., None], (volume - 320.0) / 10.0, -3.0).astype(np.float32)  # air at -3
+    z_scored[18:22, 18:22, :] = -2.5  # the ventricle: dark, but brighter than the air
+    mask = foreground_mask(z_scored)
+    assert np.array_equal(mask[..., 0], disc)
