@@ -6,12 +6,8 @@ Other modules plug in through ``window.menus[name]``, ``window.toolbar`` and ``s
 
 Open a case with File > Open Case... or by dropping its folder (or one of its NIfTI files) on the window.
 Loading runs in the background (``gui.study.case_loader``); a bad folder gives a message box and leaves the
-current case on screen. The toolbar's Open button is the File menu's action that owns the platform's Open key
-(Ctrl+O): "Open Case..." in the bare viewer, "Open Study..." once the study dialog takes the key over, so the
-button and the key always carry the same name.
-
-The window's size, position, dock and toolbar layout are saved when it closes and restored when it is first
-shown (``layout_store``, the user's settings by default).
+current case on screen. The toolbar's Open button always names the action of Ctrl+O, and the window's size,
+position and dock layout are saved on close and restored at the first show (``gui.shell.window_layout``).
 """
 
 from __future__ import annotations
@@ -23,14 +19,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import (
-    QAction,
     QActionEvent,
     QCloseEvent,
     QCursor,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
-    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -52,7 +45,7 @@ from engine.labels import LABEL_INFO
 from engine.notice import STATUS_NOTICE
 from engine.patient import PatientInfo, read_patient_info
 from gui.review.review_panel import ReviewPanel
-from gui.settings_store import app_settings, load_window_layout, save_window_layout
+from gui.shell.window_layout import WindowLayoutMixin
 from gui.shell.window_menus import ControlsDialog, build_menus, controls_html, legend_tooltip
 from gui.study.case_loader import CaseLoader, LoadedCase
 from gui.viewer.modality_grid import ModalityGrid
@@ -65,7 +58,7 @@ from gui.viewer.volume_view import VolumeView
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowLayoutMixin, QMainWindow):
     """RevSeg's viewer window.
 
     Signals:
@@ -415,17 +408,6 @@ class MainWindow(QMainWindow):
                 self.toggle_maximized(view)
         return super().eventFilter(watched, event)
 
-    def _adopt_open_action(self, action: QAction) -> None:
-        """Show ``action`` as the toolbar's Open button if it owns the Open key (the study dialog's Open Study...);
-        the window's own Open Case... leaves the File menu then (one name for one job)."""
-        if action is self.toolbar_open_action or action.shortcut() != QKeySequence(QKeySequence.StandardKey.Open):
-            return
-        self.toolbar.insertAction(self.toolbar_open_action, action)
-        self.toolbar.removeAction(self.toolbar_open_action)
-        if self.toolbar_open_action is self.open_action:
-            self.menus["File"].removeAction(self.open_action)
-        self.toolbar_open_action = action
-
     def set_edit_tool(self, tool: EditTool | None) -> None:
         """Give left-button input in every slice view to ``tool`` (None: back to the preset's left button)."""
         for view in self.editable_views:
@@ -441,27 +423,6 @@ class MainWindow(QMainWindow):
         for view in self.editable_views:
             view.set_interaction_preset(preset)
         self.interaction_preset = preset
-
-    # --- window layout ----------------------------------------------------------------------------------
-    def _store(self) -> QSettings:
-        if self.layout_store is None:
-            self.layout_store = app_settings()
-        return self.layout_store
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        """At the first show, every module has added its docks: restore the saved size and layout."""
-        if not self.layout_restored:
-            self.layout_restored = True
-            geometry, state = load_window_layout(self._store())
-            if geometry is not None:
-                self.restoreGeometry(geometry)
-            if state is not None:
-                self.restoreState(state)
-        super().showEvent(event)
-
-    def save_layout(self) -> None:
-        """Store the window's geometry and its dock / toolbar layout (done on close)."""
-        save_window_layout(self._store(), self.saveGeometry(), self.saveState())
 
     # --- drag and drop ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
