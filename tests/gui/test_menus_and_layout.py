@@ -137,6 +137,7 @@ def test_settings_dialog_fits_a_long_path_and_its_whole_error_text(qtbot, tmp_pa
     assert edit.width() >= edit.fontMetrics().horizontalAdvance(str(junk))  # the whole path is visible
     assert label.width() >= label.minimumSizeHint().width()
     assert label.height() >= label.heightForWidth(label.width())  # no line of the error is clipped
+    assert label.width() >= label.sizeHint().width()  # the hinted width fits (its height is for that width)
     assert dialog.rect().contains(label.geometry())
     absurd = tmp_path.joinpath(*[f"folder-{n}-of-a-long-hospital-share" for n in range(8)], "w.safetensors")
     dialog.weights_edit.setText(str(absurd))  # wider than the screen allows: the end shows, the tooltip has it all
