@@ -218,17 +218,18 @@ def action_rows(window: QMainWindow) -> list[tuple[str, str, str]]:
 
 def controls_html(window: QMainWindow, preset: str) -> str:
     """Help > Controls: the mouse in the slice views (``preset``), the 3D view, and every action's keys."""
-    def table(rows: list[tuple[str, ...]]) -> str:
+    def table(rows: list[tuple[str, ...]], header: tuple[str, ...] = ()) -> str:
+        head = "".join(f"<th align='left'>{html.escape(cell)}</th>" for cell in header)
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}&nbsp;&nbsp;</td>" for cell in row) + "</tr>"
                         for row in rows)
-        return f"<table cellspacing='0' cellpadding='2'>{cells}</table>"
+        return f"<table cellspacing='0' cellpadding='2'>{'<tr>' + head + '</tr>' if head else ''}{cells}</table>"
 
     mouse = MOUSE_BINDINGS[preset]
     parts = [f"<h3>Slice views - mouse preset {html.escape(PRESET_TITLES.get(preset, preset))}</h3>"
              "<p>Change the preset in Segmentation &gt; Settings...</p>", table(list(mouse)),
              "<h3>3D view</h3>", table(list(VOLUME_VIEW_MOUSE)), "<h3>Menus and keys</h3>"]
     rows = action_rows(window)
-    parts.append(table([("Menu", "Action", "Keys"), *rows]))
+    parts.append(table(rows, header=("Menu", "Action", "Keys")))
     return "".join(parts)
 
 
