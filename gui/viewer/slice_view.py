@@ -163,6 +163,8 @@ class SliceView(SliceInteraction, QWidget):
     def _on_case_changed(self) -> None:
         self._shown_key = None
         self._auto_fit = True
+        self._outline_voxel = None  # a voxel of the old case; the next mouse move draws the outline again
+        self.brush_outline.hide()
         self._update_all()
         self.reset_view()
 
