@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.editing.foreground import inside_foreground
 from engine.editing.history import DEFAULT_MAX_STROKES, EditHistory, Stroke
 from engine.editing.interpolate import interpolate_slices
 from engine.editing.ops import Voxel, component_indices, footprint_indices, within_intensity
@@ -26,12 +27,15 @@ class Brush:
         value: label painted (0 erases).
         plane_axis: None for a 3D sphere, else the slice's normal axis for a 2D disc.
         intensity_range: (low, high) of ``volume``: only voxels in it are painted; None paints all.
+        foreground_only: paint only inside the session's foreground (the head) when it has one; erasing
+            (value 0) is never limited.
     """
 
     radius_mm: float = 3.0
     value: int = 1
     plane_axis: int | None = 2
     intensity_range: tuple[float, float] | None = None
+    foreground_only: bool = True
 
 
 class EditSession:
@@ -42,16 +46,27 @@ class EditSession:
         spacing: voxel size in mm per axis.
         ai_label: the automatic result "reset to AI" returns to (default: a copy of ``label`` as given).
         max_strokes: undo depth (>= 50).
+        foreground: bool mask of the head (``engine.editing.foreground.foreground_mask``) that limits painting;
+            None paints anywhere. ``set_foreground`` sets it later (it is computed in the background).
     """
 
     def __init__(self, label: np.ndarray, spacing: tuple[float, float, float], ai_label: np.ndarray | None = None,
-                 max_strokes: int = DEFAULT_MAX_STROKES) -> None:
+                 max_strokes: int = DEFAULT_MAX_STROKES, foreground: np.ndarray | None = None) -> None:
         if ai_label is not None and ai_label.shape != label.shape:
             raise ValueError(f"AI label map shape {ai_label.shape} differs from the edited one {label.shape}")
         self.label = label
         self.spacing = tuple(float(s) for s in spacing)
         self.ai_label = np.array(label if ai_label is None else ai_label, dtype=label.dtype, copy=True)
         self.history = EditHistory(label, max_strokes)
+        self.foreground: np.ndarray | None = None
+        self.set_foreground(foreground)
+
+    def set_foreground(self, foreground: np.ndarray | None) -> None:
+        """Limit painting to ``foreground`` (bool, the label map's shape); None lifts the limit."""
+        if foreground is not None and (foreground.shape != self.label.shape or foreground.dtype != bool):
+            raise ValueError(f"the foreground must be a bool mask of shape {self.label.shape}, "
+                             f"got {foreground.dtype} {foreground.shape}")
+        self.foreground = foreground
 
     # --- brush ------------------------------------------------------------------------------------------
     def begin_stroke(self, name: str = "brush") -> None:
@@ -65,7 +80,7 @@ class EditSession:
 
         Args:
             centre: voxel under the pointer.
-            brush: size, label, 2D/3D and optional intensity range.
+            brush: size, label, 2D/3D, optional intensity range and the foreground limit.
             volume: the contrast the intensity range applies to (needed when the brush has one).
         """
         indices = footprint_indices(self.label.shape, centre, brush.radius_mm, self.spacing, brush.plane_axis)
@@ -73,6 +88,8 @@ class EditSession:
             if volume is None or volume.shape != self.label.shape:
                 raise ValueError("threshold paint needs the contrast volume on the label map's grid")
             indices = within_intensity(indices, volume, *brush.intensity_range)
+        if brush.foreground_only and brush.value != 0 and self.foreground is not None:
+            indices = inside_foreground(indices, self.foreground)
         return self.history.apply(indices, brush.value)
 
     def line(self, start: Voxel, end: Voxel, brush: Brush, volume: np.ndarray | None = None) -> int:

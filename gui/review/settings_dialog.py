@@ -1,5 +1,9 @@
-"""Segmentation settings: the weights file, the device and the minimum lesion volume, kept in QSettings, and the
-weights' status line.
+"""Settings: the weights file, the device and the minimum lesion volume for segmentation, and the interaction
+settings (mouse preset "3D Slicer" / "ITK-SNAP", paint inside the head only), kept in QSettings; the weights'
+status line.
+
+The dialog sizes itself to its content: the weights field is wide enough for the chosen path (up to most of the
+screen), and the information line wraps (paths break after each "/") with the dialog growing to show it whole.
 
 Without a weights file chosen, RevSeg uses the bundled weights (``engine.segment.BUNDLED_WEIGHTS``) when they
 exist; otherwise Segment says "No weights - choose a weights file in Settings". Weights whose metadata mark
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -23,6 +28,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QMainWindow,
     QPushButton,
@@ -33,7 +39,13 @@ from PySide6.QtWidgets import (
 from engine.inference.postprocess import DEFAULT_MIN_COMPONENT_ML
 from engine.segment import BUNDLED_WEIGHTS
 from gui.menus import make_action, menu_named
-from gui.settings_store import app_settings
+from gui.settings_store import (
+    INTERACTION_PRESETS,
+    InteractionSettings,
+    app_settings,
+    load_interaction_settings,
+    save_interaction_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +159,26 @@ def weights_status(settings: SegmentationSettings) -> tuple[str, bool]:
     return (f"{text} - {DEMO_STATUS}" if info.demo else text), True
 
 
-class SettingsDialog(QDialog):
-    """Choose the weights file, the device and the minimum lesion volume."""
+_BREAK_AFTER_SLASH = "/\u200b"  # a zero-width space after "/" lets a long path wrap inside the info line
+_FIELD_MARGIN_PX = 24
+_WEIGHTS_TIP = "Checkpoint (.safetensors) written by the RevSeg trainer; empty = bundled weights"
 
-    def __init__(self, settings: SegmentationSettings, parent: QWidget | None = None) -> None:
+
+def wrappable(text: str) -> str:
+    """``text`` with a break opportunity after every "/" (a label cannot wrap a long path otherwise)."""
+    return text.replace("/", _BREAK_AFTER_SLASH)
+
+
+class SettingsDialog(QDialog):
+    """Choose the weights file, the device, the minimum lesion volume and the interaction settings."""
+
+    def __init__(self, settings: SegmentationSettings, parent: QWidget | None = None,
+                 interaction: InteractionSettings | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Segmentation Settings")
+        self.setWindowTitle("Settings")
         self.weights_edit = QLineEdit(str(settings.weights) if settings.weights else "")
         self.weights_edit.setPlaceholderText(f"bundled weights ({BUNDLED_WEIGHTS.name})")
-        self.weights_edit.setToolTip("Checkpoint (.safetensors) written by the RevSeg trainer; empty = bundled weights")
+        self.weights_edit.setToolTip(_WEIGHTS_TIP)
         browse = QPushButton("Browse...")
         browse.setToolTip("Choose a weights file")
         browse.clicked.connect(self._browse)
@@ -177,19 +200,57 @@ class SettingsDialog(QDialog):
                                         "0 keeps every component")
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
+        interaction = interaction or InteractionSettings()
+        self.preset_combo = QComboBox()
+        for key, title in INTERACTION_PRESETS.items():
+            self.preset_combo.addItem(title, key)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(interaction.preset))
+        self.preset_combo.setToolTip("3D Slicer: left drag sets window/level. ITK-SNAP: left drag moves the "
+                                     "crosshair. Both: wheel = slice, right drag = zoom, middle drag = pan")
+        self.foreground_check = QCheckBox("Paint inside the head only")
+        self.foreground_check.setChecked(interaction.paint_foreground_only)
+        self.foreground_check.setToolTip("The brush leaves the air around the head (the image's background) "
+                                         "unpainted; the eraser works everywhere")
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.addRow("Weights file", row)
         form.addRow("Device", self.device_combo)
         form.addRow("Minimum lesion volume", self.min_lesion_spin)
+        form.addRow("Mouse preset", self.preset_combo)
+        form.addRow("Brush", self.foreground_check)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows when the info line wraps
         layout.addLayout(form)
         layout.addWidget(self.info_label)
         layout.addWidget(self.buttons)
         self.weights_edit.textChanged.connect(self._update_info)
+        self.weights_edit.textChanged.connect(self._fit_weights_field)
+        self._fit_weights_field()
         self._update_info()
+
+    def _fit_weights_field(self) -> None:
+        """Wide enough for the whole path (or the placeholder), at most 70 % of the screen; a longer path shows
+        its end (the file name) and the whole of it in the tooltip."""
+        edit = self.weights_edit
+        text = edit.text() or edit.placeholderText()
+        screen = (self.screen() or edit.screen()).availableGeometry().width()
+        wanted = edit.fontMetrics().horizontalAdvance(text) + _FIELD_MARGIN_PX
+        edit.setMinimumWidth(min(wanted, int(screen * 0.7)))
+        self.info_label.setMinimumWidth(edit.minimumWidth())
+        too_long = wanted > edit.minimumWidth()
+        edit.setToolTip(edit.text() if too_long else _WEIGHTS_TIP)
+        if too_long and not edit.hasFocus():
+            edit.setCursorPosition(len(edit.text()))
+
+    def _show_info(self, html: str) -> None:
+        self.info_label.setText(html)
+        self.layout().activate()  # the dialog grows now, not after the next event
+
+    def interaction_settings(self) -> InteractionSettings:
+        return InteractionSettings(str(self.preset_combo.currentData()), self.foreground_check.isChecked())
 
     def settings(self) -> SegmentationSettings:
         text = self.weights_edit.text().strip()
@@ -203,12 +264,12 @@ class SettingsDialog(QDialog):
             self.weights_edit.setText(path)
 
     def _update_info(self) -> None:
-        self.info_label.setText(weights_status(self.settings())[0])
+        self._show_info(wrappable(weights_status(self.settings())[0]))
 
     def _accept(self) -> None:
         text, usable = weights_status(self.settings())
         if not usable and self.settings().weights is not None:
-            self.info_label.setText(f"<b>{text}</b>")  # refuse a file that cannot be loaded
+            self._show_info(f"<b>{wrappable(text)}</b>")  # refuse a file that cannot be loaded
             return
         self.accept()
 
@@ -226,15 +287,17 @@ class SettingsController(QObject):
         super().__init__(window)
         self.window, self.store = window, store or app_settings()
         self.settings = load_settings(self.store)
+        self.interaction = load_interaction_settings(self.store)
         self.dialog: SettingsDialog | None = None
         self.status_label = QLabel()
         self.status_label.setToolTip("Weights and device used by Segment (Segmentation > Settings...)")
         window.statusBar().addPermanentWidget(self.status_label)
         self.action = make_action(window, "Se&ttings...", self.open_dialog,
                                   "Choose the weights file, the device and the minimum lesion volume for "
-                                  "segmentation", "Ctrl+,")
+                                  "segmentation, the mouse preset and the paint limit", "Ctrl+,")
         menu_named(window, "&Segmentation").addAction(self.action)
         self._refresh()
+        self._apply_preset()
 
     @property
     def status_text(self) -> str:
@@ -247,12 +310,33 @@ class SettingsController(QObject):
         self._refresh()
         self.changed.emit()
 
+    def apply_interaction(self, interaction: InteractionSettings) -> None:
+        """Store the interaction settings and hand the mouse preset to the window's views."""
+        self.interaction = interaction
+        save_interaction_settings(self.store, interaction)
+        self._apply_preset()
+        self.changed.emit()
+
+    def _apply_preset(self) -> None:
+        set_preset = getattr(self.window, "set_interaction_preset", None)
+        if set_preset is not None:
+            set_preset(self.interaction.preset)
+
     def open_dialog(self) -> SettingsDialog:
         """Show the (window-modal) dialog; OK applies its settings."""
-        self.dialog = SettingsDialog(self.settings, self.window)
-        self.dialog.accepted.connect(lambda: self.apply(self.dialog.settings()))  # type: ignore[union-attr]
+        self.dialog = SettingsDialog(self.settings, self.window, self.interaction)
+        self.dialog.accepted.connect(self._apply_dialog)
         self.dialog.open()
         return self.dialog
+
+    def _apply_dialog(self) -> None:
+        dialog = self.dialog
+        if dialog is None:
+            return
+        self.interaction = dialog.interaction_settings()
+        save_interaction_settings(self.store, self.interaction)
+        self._apply_preset()
+        self.apply(dialog.settings())  # emits changed once for both
 
     def _refresh(self) -> None:
         text, usable = weights_status(self.settings)

@@ -6,7 +6,8 @@ Other modules plug in through ``window.menus[name]``, ``window.toolbar`` and ``s
 
 Open a case with File > Open Case... or by dropping its folder (or one of its NIfTI files) on the window.
 Loading runs in the background (``gui.study.case_loader``); a bad folder gives a message box and leaves the
-current case on screen.
+current case on screen. The toolbar's Open button always names the action of Ctrl+O, and the window's size,
+position and dock layout are saved on close and restored at the first show (``gui.shell.window_layout``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QCursor, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QActionEvent,
+    QCloseEvent,
+    QCursor,
+    QDragEnterEvent,
+    QDropEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDialog,
     QFileDialog,
     QGridLayout,
     QLabel,
@@ -37,7 +45,8 @@ from engine.labels import LABEL_INFO
 from engine.notice import STATUS_NOTICE
 from engine.patient import PatientInfo, read_patient_info
 from gui.review.review_panel import ReviewPanel
-from gui.shell.window_menus import CONTROLS_HELP, build_menus, legend_tooltip
+from gui.shell.window_layout import WindowLayoutMixin
+from gui.shell.window_menus import ControlsDialog, build_menus, controls_html, legend_tooltip
 from gui.study.case_loader import CaseLoader, LoadedCase
 from gui.viewer.modality_grid import ModalityGrid
 from gui.viewer.orientation import AXIAL, CORONAL, SAGITTAL, Plane
@@ -49,7 +58,7 @@ from gui.viewer.volume_view import VolumeView
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowLayoutMixin, QMainWindow):
     """RevSeg's viewer window.
 
     Signals:
@@ -60,9 +69,18 @@ class MainWindow(QMainWindow):
     case_loaded = Signal(str)
     load_failed = Signal(str)
 
-    def __init__(self, model: ViewerModel | None = None) -> None:
+    def __init__(self, model: ViewerModel | None = None, layout_store: QSettings | None = None) -> None:
+        """Args:
+            model: the viewer model (default: a new one).
+            layout_store: where the window layout is saved on close and restored at the first show (default:
+                the user's RevSeg settings).
+        """
         super().__init__()
         self.model = model or ViewerModel()
+        self.layout_store = layout_store
+        self.layout_restored = False
+        self.interaction_preset = "slicer"
+        self.controls_dialog: QDialog | None = None
         self.setWindowTitle("RevSeg")
         self.setAcceptDrops(True)
         self._closed = False
@@ -98,7 +116,7 @@ class MainWindow(QMainWindow):
         self.notice_label.setStyleSheet("QLabel { color: #b00020; font-weight: bold; padding: 0 6px; }")
         self.notice_label.setMinimumWidth(self.notice_label.sizeHint().width())
         self.statusBar().addPermanentWidget(self.notice_label)
-        self.statusBar().showMessage("Open a case folder (File > Open Case...) or drop one here")
+        self.statusBar().showMessage("Open a case folder (Ctrl+O, or Open in the toolbar) or drop one here")
         for view in self.all_views:
             view.vtk_widget.installEventFilter(self)
         for view in self.editable_views:
@@ -108,6 +126,8 @@ class MainWindow(QMainWindow):
         self.model.modality_changed.connect(self._on_modality_changed)
         self.model.overlay_changed.connect(self._sync_overlay_controls)
         self.model.label_changed.connect(self._on_label_changed)
+        self._sync_overlay_controls()  # the View menu's check marks show the real state from the start
+        self.menus["File"].installEventFilter(self)  # an action taking over Ctrl+O becomes the toolbar's Open
 
     @property
     def slice_views(self) -> tuple[SliceView, SliceView, SliceView]:
@@ -149,6 +169,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("display-toolbar")
         toolbar.setMovable(False)
         toolbar.addAction(self.open_action)
+        self.toolbar_open_action = self.open_action
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Contrast "))
         self.modality_combo = QComboBox()
@@ -375,8 +396,12 @@ class MainWindow(QMainWindow):
         self.toggle_maximized(view)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        """A left double-click on a view (without an editing tool) maximises it or restores the layout."""
-        if (event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton
+        """A left double-click on a view (without an editing tool) maximises it or restores the layout; an action
+        with the Open key added to the File menu becomes the toolbar's Open button."""
+        if (event.type() == QEvent.Type.ActionAdded and watched is self.menus.get("File")
+                and isinstance(event, QActionEvent)):
+            self._adopt_open_action(event.action())
+        elif (event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton
                 and not self._closed):
             view = next((v for v in self.all_views if v.vtk_widget is watched), None)
             if view is not None and getattr(view, "tool", None) is None:
@@ -384,9 +409,20 @@ class MainWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def set_edit_tool(self, tool: EditTool | None) -> None:
-        """Give left-button input in every slice view to ``tool`` (None: back to moving the crosshair)."""
+        """Give left-button input in every slice view to ``tool`` (None: back to the preset's left button)."""
         for view in self.editable_views:
             view.set_tool(tool)
+
+    def refresh_brush_outline(self) -> None:
+        """The brush size or label changed: redraw the outline under the mouse."""
+        for view in self.editable_views:
+            view.update_brush_outline()
+
+    def set_interaction_preset(self, preset: str) -> None:
+        """Mouse mapping of every slice view: "slicer" (3D Slicer) or "itksnap" (ITK-SNAP)."""
+        for view in self.editable_views:
+            view.set_interaction_preset(preset)
+        self.interaction_preset = preset
 
     # --- drag and drop ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -404,8 +440,13 @@ class MainWindow(QMainWindow):
         self.open_case(folder)
 
     # --- help and teardown ------------------------------------------------------------------------------
-    def show_controls(self) -> None:
-        QMessageBox.information(self, "RevSeg controls", CONTROLS_HELP)
+    def show_controls(self) -> QDialog:
+        """Help > Controls (F1): the mouse and every action with its keys, generated from the actions now."""
+        if self.controls_dialog is None:
+            self.controls_dialog = ControlsDialog(self)
+        self.controls_dialog.refresh(controls_html(self, self.interaction_preset))
+        self.controls_dialog.show()
+        return self.controls_dialog
 
     def show_about(self) -> None:
         from engine import __version__
@@ -420,6 +461,8 @@ class MainWindow(QMainWindow):
             return
         if not self._closed:
             self._closed = True
+            if self.layout_restored:  # shown at least once: its geometry means something
+                self.save_layout()
             for hook in self.shutdown_hooks:
                 hook()
             self.loader.wait()

@@ -22,6 +22,7 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer, vtkTextActor
 
+from gui.viewer.brush_outline import BrushOutline
 from gui.viewer.measurement_lines import MeasurementLines
 from gui.viewer.orientation import Plane, display_shape, display_slice, display_to_voxel, voxel_to_display
 from gui.viewer.slice_interaction import INTERACTOR_EVENTS, SliceInteraction
@@ -114,6 +115,8 @@ class SliceView(SliceInteraction, QWidget):
         self.renderer.AddActor(self.image_actor)
         self.overlays = SliceOverlays(self.renderer)
         self.measurement_lines = MeasurementLines(self.renderer)
+        self.brush_outline = BrushOutline(self.renderer)
+        self._outline_voxel: tuple[int, int, int] | None = None
         self._crosshair_points = vtkPoints()
         self._crosshair_points.SetNumberOfPoints(4)
         lines = vtkCellArray()
@@ -160,6 +163,8 @@ class SliceView(SliceInteraction, QWidget):
     def _on_case_changed(self) -> None:
         self._shown_key = None
         self._auto_fit = True
+        self._outline_voxel = None  # a voxel of the old case; the next mouse move draws the outline again
+        self.brush_outline.hide()
         self._update_all()
         self.reset_view()
 
@@ -263,6 +268,23 @@ class SliceView(SliceInteraction, QWidget):
         if self.fixed_modality is not None:
             text = f"{DISPLAY_NAMES.get(self.fixed_modality, self.fixed_modality)}  {text}"
         self.info_text.SetInput(text)
+
+    def update_brush_outline(self, voxel: object = "keep") -> None:
+        """Draw the active tool's brush outline around ``voxel`` (the voxel under the mouse; None: the mouse left
+        the image; "keep": the last one, after a tool or brush-size change)."""
+        if voxel != "keep":
+            self._outline_voxel = voxel  # type: ignore[assignment]
+        outline = getattr(self.tool, "brush_outline", None)
+        spec = outline() if outline is not None else None
+        if self._outline_voxel is None or spec is None or self.model.case is None or self._closed:
+            changed = self.brush_outline.hide()
+        else:
+            radius_mm, rgb = spec
+            column, row = voxel_to_display(self._outline_voxel, self.model.shape, self.plane)
+            sx, sy = self.display_spacing
+            changed = self.brush_outline.show((column * sx, row * sy), max(radius_mm, min(sx, sy) / 2), rgb)
+        if changed:
+            self.render()
 
     # --- geometry ---------------------------------------------------------------------------------------
     @property

@@ -52,6 +52,18 @@ def garbage_collected_on_the_gui_thread() -> Iterator[None]:
     gc.enable()
 
 
+@pytest.fixture(autouse=True)
+def user_settings_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's QSettings (window layout, recent studies, settings without an explicit store) live in a fresh
+    folder per test: no test reads what an earlier one (or the developer's own RevSeg) saved, none writes ~."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("user-settings")
+    for settings_format in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(settings_format, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
 def synthetic_volumes(shape: tuple[int, int, int] = SYNTHETIC_SHAPE) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Four contrasts and a BraTS-2020 label map of a head-like ellipsoid, in RAS+ voxel order.
 

@@ -84,7 +84,10 @@ def test_click_in_axial_moves_coronal_and_sagittal_slices(qtbot, synthetic_case:
 
 
 def test_dragging_in_coronal_moves_the_axial_slice(qtbot, synthetic_case: Path) -> None:
+    """Left drag moves the crosshair in the ITK-SNAP preset (issue 17: in the default 3D Slicer preset it sets
+    window/level; tests/gui/test_interaction_presets.py covers both)."""
     window = open_window(qtbot, synthetic_case)
+    window.set_interaction_preset("itksnap")
     model, coronal = window.model, window.coronal_view
     start = model.cursor
     begin = qt_position(coronal, coronal.voxel_to_display_at(start))
@@ -124,13 +127,14 @@ def test_arrow_keys_scroll_and_r_resets_zoom(qtbot, synthetic_case: Path) -> Non
     assert camera.GetParallelScale() == pytest.approx(fitted)
 
 
-def test_right_drag_changes_window_and_level(qtbot, synthetic_case: Path) -> None:
+def test_left_drag_changes_window_and_level(qtbot, synthetic_case: Path) -> None:
+    """Issue 17 moved window/level from the right button (now zoom) to the left one (3D Slicer preset)."""
     window = open_window(qtbot, synthetic_case)
     model, axial = window.model, window.axial_view
     before_pixels = pixels(axial)
     before: WindowLevel = model.window_level
     centre = QPoint(axial.vtk_widget.width() // 2, axial.vtk_widget.height() // 2)
-    drag(axial.vtk_widget, centre, centre + QPoint(80, -40), Qt.MouseButton.RightButton)
+    drag(axial.vtk_widget, centre, centre + QPoint(80, -40), Qt.MouseButton.LeftButton)
     after = model.window_level
     assert after.window > before.window  # dragged right: wider window
     assert after.level > before.level  # dragged up (Qt y decreases): higher level

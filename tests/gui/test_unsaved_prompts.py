@@ -75,7 +75,9 @@ def test_enter_on_the_quit_prompt_never_loses_an_edit(qtbot, workstation, tmp_pa
     out = tmp_path / "export"
     with qtbot.waitSignal(window.exports.finished, timeout=RUN_TIMEOUT_MS):
         assert window.exports.export("nifti", out)
-    _paint(window, (5, 5, 5))
+    # A second edit inside the head (issue 17: the brush no longer paints the air, where (5, 5, 5) lies).
+    _paint(window, tuple(n // 2 + 4 for n in window.model.shape))
+    assert window.autosave.has_unsaved_edits
     written = next(out.glob("*.nii.gz"))
     before = written.stat().st_mtime_ns
     seen.clear()
