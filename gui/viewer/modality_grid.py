@@ -2,7 +2,8 @@
 
 Each cell is an ordinary ``SliceView`` with a fixed contrast, so scrolling, clicking, zoom/pan and editing
 work there as in the normal layout, and every cell follows the shared cursor: the four stay in step. Each
-cell keeps its own contrast's window/level (right drag in a cell changes that contrast's window).
+cell keeps its own contrast's window/level (the window/level drag of the mouse preset in a cell, left drag in
+"3D Slicer" or Shift+left drag in "ITK-SNAP", changes that contrast's window).
 """
 
 from __future__ import annotations
