@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -88,7 +88,21 @@ class StudyDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(self.message_label)
         layout.addWidget(self.buttons)
-        self.resize(720, min(140 + 80 * len(scan.entries), 700))
+        self._fit_to_content()
+
+    def _fit_to_content(self) -> None:
+        """Size the dialog to its table's columns and rows, within 90 % of the screen (it was a fixed 720 px,
+        which cut long series descriptions or left a wide empty dialog)."""
+        table = self.table
+        header = table.horizontalHeader()
+        columns = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(table.columnCount()))
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount())) + header.sizeHint().height()
+        frame = 2 * table.frameWidth()
+        screen = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        table.setMinimumSize(min(columns + frame + table.verticalScrollBar().sizeHint().width(),
+                                 int(screen.width() * 0.9) - 40),
+                             min(rows + frame, int(screen.height() * 0.9) - 200))
+        self.adjustSize()
 
     def _fill_row(self, row: int, entry, role: str | None) -> None:  # noqa: ANN001 - a SeriesEntry
         picture = QLabel()

@@ -75,6 +75,23 @@ def test_dialog_refuses_duplicate_and_missing_contrasts(qtbot, synthetic_case: P
     assert dialog.overrides()["t2"] == synthetic_case / "SYN-001_flair.nii.gz"
 
 
+def test_dialog_sizes_to_its_content(qtbot, tmp_path: Path, synthetic_case: Path) -> None:
+    # a long file name must be readable whole: no horizontal scrolling, and every row visible
+    long_case = tmp_path / "long"
+    long_case.mkdir()
+    for path in synthetic_case.iterdir():
+        name = path.name.replace("SYN-001", "SYN-001_a_very_long_site_specific_acquisition_protocol_name_3T_research_scanner_b_session_2")
+        (long_case / name).symlink_to(path)
+    dialog = StudyDialog(scan_study([long_case]))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    assert table.horizontalScrollBar().maximum() == 0 and table.verticalScrollBar().maximum() == 0
+    longest = max(table.fontMetrics().horizontalAdvance(e.description) for e in dialog.scan.entries)
+    assert table.columnWidth(1) >= longest
+
+
 @pytest.fixture
 def studies(qtbot, tmp_path: Path):
     window = open_window(qtbot)
