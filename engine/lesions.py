@@ -247,11 +247,15 @@ class LesionCache:
         old = {(_box_key(c.box), c.voxels): c for c in touched}
         for component in touched:
             del self._components[component.key]
-        self._add_components(label, region, foreign, old)
+        self._add_components(label, region, foreign, old, box)
 
     def _add_components(self, label: np.ndarray, region: Box, foreign: np.ndarray | None,
-                        old: dict | None = None) -> None:
-        """Label ``region`` of the whole tumour and add its components, except those overlapping ``foreign``."""
+                        old: dict | None = None, changed: Box | None = None) -> None:
+        """Label ``region`` of the whole tumour and add its components, except those overlapping ``foreign``.
+
+        A component identical to an old one (``old``: by box and size) that the ``changed`` box misses keeps
+        the old summary and correction.
+        """
         crop = label[region]
         components, count = ndimage.label(crop > 0, structure=_STRUCTURE)
         for index, local in enumerate(ndimage.find_objects(components), start=1):
@@ -262,7 +266,7 @@ class LesionCache:
                 continue  # a piece of a component the edit did not touch: kept as it was
             box = tuple(slice(s.start + r.start, s.stop + r.start) for s, r in zip(local, region, strict=True))
             reused = (old or {}).get((_box_key(box), int(mask.sum())))  # type: ignore[arg-type]
-            if reused is not None and np.array_equal(reused.mask, mask):
+            if reused is not None and not _overlap(box, changed) and np.array_equal(reused.mask, mask):  # type: ignore[arg-type]
                 self._components[reused.key] = reused  # unchanged: keep its summary and correction
                 continue
             component = _Component(next(self._keys), box, mask, int(mask.sum()))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import numpy as np
 from engine.inference.postprocess import label_volumes_ml
 from engine.labels import ENHANCING
 from engine.lesions import DEFAULT_MIN_LESION_ML, LESION_CONNECTIVITY, LesionTable, lesion_table
-from engine.rano import AXIAL_AXIS, MIN_MEASURABLE_MM, Bidimensional, measured_region, measure_slice
+from engine.rano import AXIAL_AXIS, MIN_MEASURABLE_MM, Bidimensional, measure_slice, measured_region
 
 __all__ = ["AXIAL_AXIS", "LESION_CONNECTIVITY", "Bidimensional", "Measurements", "as_tsv", "bidimensional_product",
            "lesion_rows", "measure", "measurement_rows", "measurements_from_table", "slice_number", "voxel_volume_ml"]
