@@ -175,12 +175,14 @@ def lesion_table_rows(table: LesionTable) -> list[tuple[str, ...]]:
     return rows
 
 
-def measurements_record(measurements: Measurements, affine: np.ndarray | None = None) -> dict[str, object]:
+def measurements_record(measurements: Measurements, affine: np.ndarray | None = None,
+                        grid: str = "the exported label map's grid") -> dict[str, object]:
     """The measurements as JSON-ready data (sidecar, companion outputs): lesion table, RANO, slices from 1.
 
     Args:
         measurements: what to record.
         affine: voxel-to-world matrix of the grid the voxel indices refer to (adds RAS mm positions).
+        grid: which grid the voxel indices and slice numbers refer to (written into the record).
     """
     table = measurements.table
 
@@ -206,8 +208,9 @@ def measurements_record(measurements: Measurements, affine: np.ndarray | None = 
         "criteria": "RANO 2.0 (Wen et al., J Clin Oncol 2023): axial slice of the largest enhancing cross-section, "
                     "diameters inside the lesion (enhancing rim with enclosed cavity), measurable when both >= 10 mm, "
                     "up to 3 target lesions",
-        "slice_numbering": "axial slices counted from 1 (inferior to superior) on the grid of the voxel indices; "
-                           "voxel indices from 0",
+        "voxel_grid": grid,
+        "slice_numbering": "axial slices counted from 1 along voxel axis 2; voxel indices from 0; ras_mm: world "
+                           "position (RAS, mm), independent of the grid",
         "lesion_definition": f"{LESION_CONNECTIVITY}-connected whole-tumour components >= {table.min_volume_ml:g} mL",
         "min_lesion_volume_ml": table.min_volume_ml,
         "lesion_count": len(table.lesions),

@@ -34,7 +34,7 @@ MIN_MEASURABLE_MM = 10.0
 MAX_TARGET_LESIONS = 3  # RANO 2.0: up to three enhancing target lesions
 PERPENDICULAR_TOLERANCE_DEG = 5.0
 #: the colour of the RANO diameters in the viewer and in the report (RGB 0-255): one constant for both
-RANO_LINE_RGB = (0, 230, 255)
+RANO_LINE_RGB = (51, 230, 255)
 #: the colour of the draggable end-point handles in the viewer (RGB 0-255)
 RANO_HANDLE_RGB = (255, 215, 0)
 _MAX_BOUNDARY_POINTS = 1500  # pairs grow with its square; larger outlines are thinned evenly
