@@ -154,7 +154,7 @@ class _Page:
         x = MARGIN
         self.font(19)
         entries = [(QColor(*info.rgb), f"{info.short} ({value})") for value, info in LABEL_INFO.items()]
-        entries += [(RANO_COLOUR, "RANO diameters (longest, perpendicular)")]
+        entries += [(RANO_COLOUR, "RANO diameters")]
         for colour, text in entries:
             self.painter.fillRect(QRectF(x, self.y + 6, 20, 20), colour)
             self.painter.setPen(QColor("black"))
@@ -186,11 +186,11 @@ def paint_report(painter: QPainter, content: ReportContent) -> None:
         if notice != DEMO_NOTICE:
             page.text(notice, size=20, colour=QColor(90, 90, 90))
     minimum = content.measurements.table.min_volume_ml
-    page.text(f"Volumes: voxel counts x voxel volume. Lesions: 26-connected whole-tumour components >= {minimum:g} mL "
-              f"(smaller: small foci). Slices counted from 1.", size=16, colour=QColor(90, 90, 90))
-    page.text("RANO 2.0: axial slice of the largest enhancing cross-section (rim with enclosed cavity), diameters "
-              "inside the lesion, edge to edge; measurable if both >= 10 mm; up to 3 targets.", size=16,
-              colour=QColor(90, 90, 90))
+    for line in (f"Volumes: voxel counts x voxel volume. Lesions: 26-connected whole-tumour components of at least "
+                 f"{minimum:g} mL;", "smaller ones are small foci. Slices are counted from 1 (inferior to superior).",
+                 "RANO 2.0: axial slice of the largest enhancing cross-section (rim with the cavity it encloses);",
+                 "both diameters inside the lesion, edge to edge; measurable if both >= 10 mm; up to 3 target lesions."):
+        page.text(line, size=16, colour=QColor(90, 90, 90), height=22)
 
 
 def _short_hash(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
