@@ -188,6 +188,8 @@ class LesionCache:
         self._keys = itertools.count(1)
         self.table = LesionTable((), 0, 0.0, self.min_volume_ml)
         self.last_changed_box: Box | None = None
+        #: voxels of each label value (0..255) per axial slice of the last label map, kept up to date incrementally
+        self.slice_counts = np.zeros((0, 256), dtype=np.int64)
 
     # --- updates --------------------------------------------------------------------------------------------
     def update(self, label: np.ndarray) -> LesionTable:
@@ -206,6 +208,7 @@ class LesionCache:
             if box is None:
                 return self.table
             self._partial(label, box)
+            self.slice_counts[box[2]] += _slice_histogram(label[box]) - _slice_histogram(self._previous[box])
             self._previous[box] = label[box]
         self.table = self._assemble()
         return self.table
@@ -229,6 +232,7 @@ class LesionCache:
 
     def _full(self, label: np.ndarray) -> None:
         self._previous = label.copy()
+        self.slice_counts = _slice_histogram(label)
         self._components.clear()
         self._corrections.clear()
         self.last_changed_box = None
@@ -324,6 +328,12 @@ def check_min_volume(min_volume_ml: float) -> float:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"the minimum lesion volume must be a number of mL >= 0, got {min_volume_ml!r}")
     return value
+
+
+def _slice_histogram(label: np.ndarray) -> np.ndarray:
+    """(slices along axis 2, 256) voxel counts of each label value per axial slice."""
+    return np.stack([np.bincount(label[..., z].ravel(), minlength=256) for z in range(label.shape[2])]) \
+        if label.shape[2] else np.zeros((0, 256), dtype=np.int64)
 
 
 def changed_box(before: np.ndarray, after: np.ndarray) -> Box | None:

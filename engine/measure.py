@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.inference.postprocess import label_volumes_ml
-from engine.labels import ENHANCING
-from engine.lesions import DEFAULT_MIN_LESION_ML, LESION_CONNECTIVITY, LesionTable, lesion_table
+from engine.labels import EDEMA, ENHANCING, NECROSIS
+from engine.lesions import DEFAULT_MIN_LESION_ML, LESION_CONNECTIVITY, LesionCache, LesionTable, lesion_table
 from engine.rano import AXIAL_AXIS, MIN_MEASURABLE_MM, Bidimensional, measure_slice, measured_region
 
 __all__ = ["AXIAL_AXIS", "LESION_CONNECTIVITY", "Bidimensional", "Measurements", "as_tsv", "bidimensional_product",
-           "lesion_rows", "measure", "measurement_rows", "measurements_from_table", "slice_number", "voxel_volume_ml"]
+           "lesion_rows", "measure", "measurement_rows", "measurements_from_cache", "measurements_from_table", "slice_number", "voxel_volume_ml"]
 Voxel = tuple[int, int, int]
 
 
@@ -86,6 +86,23 @@ def measurements_from_table(label: np.ndarray, spacing: tuple[float, float, floa
     """The measurements of ``label`` around a lesion table computed already (e.g. incrementally)."""
     volumes = label_volumes_ml(label, voxel_volume_ml(spacing))
     return Measurements(volumes, table, _max_area_slice(label, ENHANCING), _max_area_slice(label, None))
+
+
+def measurements_from_cache(cache: LesionCache) -> Measurements:
+    """The measurements of the label map ``cache`` last saw, from its per-slice label counts (no pass over
+    the whole volume: what an edit costs is the part it touched)."""
+    counts = cache.slice_counts
+    if counts.size == 0:
+        raise ValueError("the lesion cache has not seen a label map yet; call its update() first")
+    voxel_ml = voxel_volume_ml(cache.spacing)  # type: ignore[arg-type]
+    totals = counts.sum(axis=0)
+    volumes = {"NCR": int(totals[NECROSIS]), "ED": int(totals[EDEMA]), "ET": int(totals[ENHANCING])}
+    volumes["TC"] = volumes["NCR"] + volumes["ET"]
+    volumes["WT"] = volumes["TC"] + volumes["ED"]
+    tumour = counts[:, 1:].sum(axis=1)
+    return Measurements({name: round(n * voxel_ml, 3) for name, n in volumes.items()}, cache.table,
+                        int(np.argmax(counts[:, ENHANCING])) if counts[:, ENHANCING].any() else None,
+                        int(np.argmax(tumour)) if tumour.any() else None)
 
 
 def _max_area_slice(label: np.ndarray, value: int | None) -> int | None:

@@ -38,7 +38,7 @@ from engine.measure import (
     as_tsv,
     lesion_table_rows,
     measurement_rows,
-    measurements_from_table,
+    measurements_from_cache,
     measurements_record,
     rano_text,
 )
@@ -162,8 +162,9 @@ class MeasurePanel(QWidget):
         if label is None:
             self.measurements = None
         else:
-            table = self._ensure_cache().update(label)
-            self.measurements = measurements_from_table(label, self.model.spacing, table)
+            cache = self._ensure_cache()
+            cache.update(label)
+            self.measurements = measurements_from_cache(cache)
         self._fill()
 
     def current(self) -> Measurements | None:
@@ -184,8 +185,8 @@ class MeasurePanel(QWidget):
         self.store.setValue(MIN_LESION_ML_KEY, float(value))
         label = self.model.label
         if self.cache is not None and label is not None:
-            table = self.cache.set_min_volume(value, label)
-            self.measurements = measurements_from_table(label, self.model.spacing, table)
+            self.cache.set_min_volume(value, label)
+            self.measurements = measurements_from_cache(self.cache)
             self._fill()
         elif self.cache is not None:
             self.cache = None

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 
 from engine.lesions import LesionCache, head_orientation, lesion_table
-from engine.measure import measure, measurements_record
+from engine.measure import measure, measurements_from_cache, measurements_record
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real"
 
@@ -76,6 +76,10 @@ def test_incremental_updates_match_a_full_recomputation():
         label[box] = rng.choice([0, 1, 2, 4])
         incremental = cache.update(label)
         assert summary(incremental) == summary(lesion_table(label, (1.0, 1.0, 2.0)))
+        fresh = measure(label, (1.0, 1.0, 2.0))
+        kept = measurements_from_cache(cache)  # volumes and key slices from per-slice counts kept up to date
+        assert (kept.volumes_ml, kept.max_et_slice, kept.max_tumour_slice) == \
+            (fresh.volumes_ml, fresh.max_et_slice, fresh.max_tumour_slice)
 
 
 def test_an_edit_keeps_the_other_lesions_and_their_corrections():
