@@ -138,7 +138,7 @@ def measurement_rows(measurements: Measurements) -> list[tuple[str, str]]:
     """(name, value) rows for tables and the report, in display order."""
     table = measurements.table
     rows = [(f"{name} volume (mL)", f"{volume:.2f}") for name, volume in measurements.volumes_ml.items()]
-    rows.append((f"Lesions (>= {table.min_volume_ml:g} mL, {LESION_CONNECTIVITY}-connected)", str(measurements.lesions)))
+    rows.append((f"Lesions (>= {table.min_volume_ml:g} mL)", str(measurements.lesions)))  # 26-connected: in the docs
     rows.append((f"Small foci (< {table.min_volume_ml:g} mL)", f"{table.small_foci} ({table.small_foci_ml:.2f} mL)"))
     rano = measurements.bidimensional
     if rano is None:
@@ -148,7 +148,7 @@ def measurement_rows(measurements: Measurements) -> list[tuple[str, str]]:
              ("ET perpendicular diameter (mm)", f"{rano.perpendicular_mm:.1f}"),
              ("ET bidimensional product (mm²)", f"{rano.product_mm2:.1f}"),
              ("RANO axial slice", str(rano.slice_number)),
-             ("RANO measurable (both >= 10 mm)", "yes" if rano.measurable else "no"),
+             ("RANO measurable (>= 10 mm)", "yes" if rano.measurable else "no"),
              ("RANO target lesions", str(len(table.targets))),
              ("RANO sum of products (mm²)", f"{table.sum_of_products_mm2:.1f}" if table.targets else "none measurable")]
     return rows

@@ -137,7 +137,7 @@ class MeasurePanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(left, 2)
-        layout.addLayout(right, 3)
+        layout.addLayout(right, 4)
 
     # --- computing ----------------------------------------------------------------------------------------
     def schedule(self) -> None:

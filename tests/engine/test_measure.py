@@ -97,10 +97,10 @@ def test_no_et_and_the_table():
     assert result.bidimensional is None and result.max_et_slice is None and result.max_tumour_slice in (1, 2)
     rows = dict(measurement_rows(result))
     # 8 voxels of 1 mm³ (0.008 mL): below the 0.1 mL minimum, a small focus and no lesion
-    assert rows["ED volume (mL)"] == "0.01" and rows["Lesions (>= 0.1 mL, 26-connected)"] == "0"
+    assert rows["ED volume (mL)"] == "0.01" and rows["Lesions (>= 0.1 mL)"] == "0"
     assert rows["Small foci (< 0.1 mL)"] == "1 (0.01 mL)"
     assert dict(measurement_rows(measure(label, (1.0, 1.0, 1.0), min_volume_ml=0.001)))[
-        "Lesions (>= 0.001 mL, 26-connected)"] == "1"
+        "Lesions (>= 0.001 mL)"] == "1"
     text = as_tsv(result)
     assert text.splitlines()[0] == "Measurement\tValue" and "WT volume (mL)\t0.01" in text
     with pytest.raises(ValueError, match="spacing"):

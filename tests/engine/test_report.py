@@ -40,7 +40,7 @@ def test_report_holds_identifiers_measurements_and_model():
     assert content.notices == (DEMO_NOTICE, RESEARCH_NOTICE)
     rows = dict(provenance_rows(content))
     assert rows["Weights SHA-256"] == "ab" * 32 and rows["Segmentation"].startswith("edited")
-    assert dict(content.rows)["Lesions (>= 0.1 mL, 26-connected)"] == "1"
+    assert dict(content.rows)["Lesions (>= 0.1 mL)"] == "1"
     assert content.lesion_rows[0][0] == f"Lesion 1 (left, slice {content.measurements.table.lesions[0].centre_slice})"
 
 

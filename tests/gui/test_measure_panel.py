@@ -15,7 +15,7 @@ from gui.settings_store import MIN_LESION_ML_KEY
 from tests.gui.edit_helpers import SPACING, BareWindow, make_model
 
 pytestmark = pytest.mark.gui
-LESIONS = "Lesions (>= 0.1 mL, 26-connected)"
+LESIONS = "Lesions (>= 0.1 mL)"
 
 
 def _store(tmp_path) -> QSettings:
@@ -65,7 +65,7 @@ def test_minimum_lesion_volume_is_a_stored_setting(qtbot, tmp_path):
     qtbot.addWidget(panel)
     assert _table(panel)[LESIONS] == "1"
     panel.min_volume.setValue(0.0)
-    assert _table(panel)["Lesions (>= 0 mL, 26-connected)"] == "2" and float(store.value(MIN_LESION_ML_KEY)) == 0.0
+    assert _table(panel)["Lesions (>= 0 mL)"] == "2" and float(store.value(MIN_LESION_ML_KEY)) == 0.0
     assert panel.lesion_header.text().startswith("Lesions >= 0 mL")
     again = measure_panel.MeasurePanel(model, store=store)
     qtbot.addWidget(again)
