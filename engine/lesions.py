@@ -200,6 +200,9 @@ class LesionCache:
         """
         if label.ndim != 3:
             raise ValueError(f"expected a 3D label map, got shape {label.shape}")
+        if label.dtype.kind not in "ui":
+            raise ValueError(f"expected an integer label map (BraTS labels 0/1/2/4), got dtype {label.dtype}; "
+                             f"convert it with np.rint(...).astype(np.uint8)")
         if self._previous is None or self._previous.shape != label.shape:
             self._full(label)
         else:
@@ -320,6 +323,8 @@ def lesion_table(label: np.ndarray, spacing: tuple[float, float, float], *, affi
         image: a grey-value volume on the same grid (for the midline).
         min_volume_ml: smaller components are small foci.
     """
+    if label.dtype.kind == "f" and np.array_equal(label, np.rint(label)):
+        label = label.astype(np.uint8)  # label maps stored as float (e.g. BraTS 2023 files): whole numbers
     return LesionCache(spacing, head_orientation(affine, image), min_volume_ml).update(label)
 
 
