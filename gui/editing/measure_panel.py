@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -43,6 +44,7 @@ from engine.measure import (
     rano_text,
 )
 from gui.settings_store import MIN_LESION_ML_KEY, app_settings, min_lesion_ml
+from gui.viewer.orientation import voxel_to_display
 from gui.viewer.viewer_model import ViewerModel
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class MeasurePanel(QWidget):
         self.store = store or app_settings()
         self.measurements: Measurements | None = None
         self.cache: LesionCache | None = None
+        #: the slice views to pan onto a lesion (``install`` gives the window's; none for a bare panel)
+        self.views: Callable[[], Sequence[object]] = tuple
         self._lines_set: list = []
         self._line_owners: list[tuple[int, str]] = []
         self._build()
@@ -273,10 +277,15 @@ class MeasurePanel(QWidget):
         self._lines_set = list(self.model.measurement_lines)
 
     def centre_on_row(self, row: int, _column: int = 0) -> None:
-        """Move the crosshair (and so every view) to the centre of the lesion in ``row``."""
+        """Move the crosshair (and so every view's slice) to the centre of the lesion in ``row``; views that are
+        zoomed in are also panned so that the lesion sits in their middle."""
         table = self.measurements.table if self.measurements is not None else None
         if table is not None and 0 <= row < len(table.lesions):
-            self.model.set_cursor(table.lesions[row].centre)
+            centre = table.lesions[row].centre
+            self.model.set_cursor(centre)
+            for view in self.views():
+                if not getattr(view, "_auto_fit", True):  # a fitted view shows the whole slice already
+                    _pan_to(view, centre)
 
     def copy_table(self) -> str:
         """Put the measurements and the lesion table on the clipboard as tab-separated rows; returns the text."""
@@ -293,6 +302,18 @@ class MeasurePanel(QWidget):
             self.model.set_cursor(tuple((p + q) // 2 for p, q in zip(a, b, strict=True)))
 
 
+def _pan_to(view: object, voxel: tuple[int, int, int]) -> None:
+    """Pan a slice view (keeping its zoom) so that ``voxel`` is in its middle."""
+    column, row = voxel_to_display(voxel, view.model.shape, view.plane)  # type: ignore[attr-defined]
+    sx, sy = view.display_spacing  # type: ignore[attr-defined]
+    camera = view.renderer.GetActiveCamera()  # type: ignore[attr-defined]
+    _, _, focal_z = camera.GetFocalPoint()
+    _, _, position_z = camera.GetPosition()
+    camera.SetFocalPoint(column * sx, row * sy, focal_z)
+    camera.SetPosition(column * sx, row * sy, position_z)
+    view.render()  # type: ignore[attr-defined]
+
+
 def install(window: QMainWindow, store: QSettings | None = None) -> MeasurePanel:
     """Add the measurement dock below the views (and its toggle in ``window.menus["View"]``); returns the panel.
 
@@ -300,6 +321,7 @@ def install(window: QMainWindow, store: QSettings | None = None) -> MeasurePanel
     the measurement rows their height (at least ten rows at the default window size).
     """
     panel = MeasurePanel(window.model, window, store=store)  # type: ignore[attr-defined]
+    panel.views = lambda: getattr(window, "editable_views", ())
     dock = QDockWidget("Measurements", window)
     dock.setObjectName("measure-dock")
     dock.setWidget(panel)

@@ -151,10 +151,14 @@ def test_slice_numbers_agree_across_views_table_status_bar_and_report(qtbot, syn
     panel.refresh()
     table = panel.measurements.table
     report = ReportController(window).content()
+    window.axial_view.zoom(3.0)  # zoomed in: a click also pans the view onto the lesion
     for row, lesion in enumerate(table.lesions):
         rect = panel.lesion_table.visualItemRect(panel.lesion_table.item(row, 0))
         qtbot.mouseClick(panel.lesion_table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         assert model.cursor == lesion.centre  # the click centres the views on the lesion
+        x, y = window.axial_view.voxel_to_display_at(lesion.centre)
+        width, height = window.axial_view.render_window.GetSize()
+        assert abs(x - width / 2) <= 2 and abs(y - height / 2) <= 2
         number, total = lesion.centre[2] + 1, model.shape[2]
         assert window.axial_view.info_text.GetInput() == f"Axial  {number}/{total}"
         assert _lesion_cells(panel)[row][5] == str(number) == str(lesion.centre_slice)
