@@ -2,7 +2,9 @@
 
 ``gui.review.report_render`` draws it to PNG / PDF. Key slices are axial (voxel axis 2) and stored the way the viewer
 shows axial slices (radiological: the patient's right on the left of the page, anterior at the top), with the
-pixel size in mm so the renderer keeps the aspect ratio, and the RANO diameters as line segments.
+pixel size in mm so the renderer keeps the aspect ratio, and the RANO diameters as line segments. The lesion
+count and list come from the lesion table (``engine.lesions``); slice numbers in titles and rows count from 1,
+as in the viewer.
 """
 
 from __future__ import annotations

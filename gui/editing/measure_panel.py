@@ -189,6 +189,8 @@ class MeasurePanel(QWidget):
         self.store.setValue(MIN_LESION_ML_KEY, float(value))
         label = self.model.label
         if self.cache is not None and label is not None:
+            self.timer.stop()
+            self.cache.update(label)  # a pending edit first: the masks must match the label map
             self.cache.set_min_volume(value, label)
             self.measurements = measurements_from_cache(self.cache)
             self._fill()
