@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -53,6 +54,15 @@ DEBOUNCE_MS = 100
 MIN_VISIBLE_ROWS = 10  # measurement rows the dock always shows (issue 17: at least ten at the default size)
 LESION_HEADERS = ("#", "NCR mL", "ED mL", "ET mL", "Total mL", "Centre slice", "Side", "Lobe", "RANO", "RANO diameters")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+def _fixed_lines_label(lines: int) -> QLabel:
+    """A word-wrapping label exactly ``lines`` text lines high, whose text never widens its column."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
 
 
 def _compact(table: QTableWidget) -> None:
@@ -103,7 +113,7 @@ class MeasurePanel(QWidget):
         self.min_volume.setValue(min_lesion_ml(self.store, DEFAULT_MIN_LESION_ML))
         self.min_volume.setToolTip("Smaller whole-tumour components are listed as small foci, not as lesions")
         self.min_volume.valueChanged.connect(self._on_min_volume_changed)
-        self.lesion_header = QLabel()
+        self.lesion_header = _fixed_lines_label(1)
         self.lesion_table = QTableWidget(0, len(LESION_HEADERS))
         self.lesion_table.setHorizontalHeaderLabels(LESION_HEADERS)
         self.lesion_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -117,8 +127,10 @@ class MeasurePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         _compact(self.table)
-        self.rano_label = QLabel()
-        self.rano_label.setWordWrap(True)
+        # Fixed heights: new text must not resize the dock (and with it the views) after every measurement.
+        self.rano_label = _fixed_lines_label(3)
+        self.rano_label.setToolTip("Drag the end points (yellow handles) of a RANO line in the axial view to "
+                                   "correct it")
         self.copy_button = QPushButton("Copy as table")
         self.copy_button.clicked.connect(self.copy_table)
         self.show_button = QPushButton("Show RANO slice")
@@ -235,9 +247,8 @@ class MeasurePanel(QWidget):
         else:
             primary = measurements.table.primary
             self.rano_label.setText(f"RANO lesion {primary.number}: {rano_text(rano)}. "  # type: ignore[union-attr]
-                                    f"Sum of products of {len(measurements.table.targets)} target lesion(s): "
-                                    f"{measurements.table.sum_of_products_mm2:.0f} mm². Drag a line's end points "
-                                    f"to correct it.")
+                                    f"Sum of products ({len(measurements.table.targets)} target lesions): "
+                                    f"{measurements.table.sum_of_products_mm2:.0f} mm²")
 
     def _fill_lesions(self) -> None:
         table = self.measurements.table if self.measurements is not None else None
