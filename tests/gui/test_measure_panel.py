@@ -110,7 +110,7 @@ def _two_lesion_label(shape) -> np.ndarray:
     centre = tuple(n // 2 for n in shape)
     x, y, z = np.ogrid[tuple(slice(0, n) for n in shape)]
     label[((x - centre[0]) / 8.0) ** 2 + ((y - centre[1]) / 5.0) ** 2 + ((z - centre[2]) / 3.0) ** 2 <= 1] = 4
-    label[2:5, 2:5, 2:4] = 2  # a second, smaller lesion (18 voxels)
+    label[2:8, 2:8, 2:6] = 2  # a second, smaller lesion (144 voxels: 0.35 mL at the synthetic case's spacing)
     return label
 
 
@@ -152,6 +152,7 @@ def test_slice_numbers_agree_across_views_table_status_bar_and_report(qtbot, syn
     table = panel.measurements.table
     report = ReportController(window).content()
     window.axial_view.zoom(3.0)  # zoomed in: a click also pans the view onto the lesion
+    assert len(table.lesions) == 2
     for row, lesion in enumerate(table.lesions):
         rect = panel.lesion_table.visualItemRect(panel.lesion_table.item(row, 0))
         qtbot.mouseClick(panel.lesion_table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -232,3 +233,32 @@ def test_the_dock_shows_ten_rows_at_the_default_window_size(qtbot, tmp_path, mon
     assert table.viewport().height() // row_height >= 10, (table.viewport().height(), row_height)
     assert panel.lesion_table.viewport().height() // row_height >= 3
     assert window.centralWidget().height() > 0.45 * DEFAULT_WINDOW_SIZE[1]  # the views keep about half the window
+
+
+def test_the_exported_sidecar_carries_the_docks_measurements(qtbot, synthetic_case, tmp_path):
+    """Export (NIfTI + sidecar, the DICOM-SEG's companion too) writes the lesion table and the corrected RANO."""
+    import dataclasses
+    import json
+
+    from gui.review import export_controller
+    from tests.gui.qt_helpers import open_window
+    from tests.gui.segment_helpers import RUN_TIMEOUT_MS, isolated_store
+
+    window = open_window(qtbot, synthetic_case)
+    window.model.set_segmentation(_two_lesion_label(window.model.shape), source="file")
+    window.measure_panel = panel = measure_panel.install(window, _store(tmp_path))
+    exporter = export_controller.install(window, None, isolated_store(tmp_path))
+    panel.refresh()
+    lesion = panel.measurements.table.primary
+    a, b = lesion.rano.longest_ends
+    panel.cache.correct(lesion.key, "longest", (a, (b[0] - 1, b[1], b[2])))
+    panel.measurements = dataclasses.replace(panel.measurements, table=panel.cache.table)
+    with qtbot.waitSignal(exporter.finished, timeout=RUN_TIMEOUT_MS) as done:
+        assert exporter.export("nifti", tmp_path / "out")
+    sidecar = json.loads(done.args[0].files["json"].read_text())
+    record = sidecar["measurements"]
+    assert record == json.loads(json.dumps(panel.record()))
+    assert record["lesion_count"] == 2 and record["small_foci"]["count"] == 0
+    assert record["lesions"][0]["rano"]["corrected_by_user"]
+    assert record["voxel_grid"].startswith("the viewer's grid")
+    exporter.shutdown()
