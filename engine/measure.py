@@ -160,9 +160,9 @@ def lesion_rows(table: LesionTable, limit: int | None = None) -> list[tuple[str,
     for lesion in table.lesions[:limit]:
         status = lesion.rano_status
         if lesion.rano is not None and status != "non-measurable":
-            status += f" {lesion.rano.longest_mm:.0f}x{lesion.rano.perpendicular_mm:.0f} mm"
+            status += f" {lesion.rano.longest_mm:.0f}x{lesion.rano.perpendicular_mm:.0f}"  # mm, as the rows say
         rows.append((f"Lesion {lesion.number} ({lesion.hemisphere}, slice {lesion.centre_slice})",
-                     f"{lesion.volumes_ml['total']:.2f} mL, {status}"))
+                     f"{lesion.volumes_ml['total']:.1f} mL, {status}"))
     if limit is not None and len(table.lesions) > limit:
         rows.append(("More lesions", str(len(table.lesions) - limit)))
     rows.append((f"Small foci (< {table.min_volume_ml:g} mL)", str(table.small_foci)))

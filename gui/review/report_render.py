@@ -180,7 +180,7 @@ def paint_report(painter: QPainter, content: ReportContent) -> None:
     half = (page.width - 40) / 2
     left = page.rows("Measurements", content.rows, MARGIN, half, page.y)
     right = page.rows("Model and provenance", _short_hash(provenance_rows(content)), MARGIN + half + 40, half, page.y)
-    right = page.rows("Lesions", content.lesion_rows, MARGIN + half + 40, half, right + 16)
+    right = page.rows("Lesions (RANO diameters in mm)", content.lesion_rows, MARGIN + half + 40, half, right + 16)
     page.y = max(left, right) + 30
     for notice in content.notices:
         if notice != DEMO_NOTICE:
