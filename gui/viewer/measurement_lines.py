@@ -150,6 +150,9 @@ class MeasurementLines:
         voxel = display_to_voxel(column, row, index, model.shape, plane)
         number, end_index = self.dragging
         lines = list(model.measurement_lines)
+        if number >= len(lines):  # the lines were replaced meanwhile (e.g. measured again): stop dragging
+            self.dragging = None
+            return
         ends = list(lines[number])
         ends[end_index] = voxel
         lines[number] = (ends[0], ends[1])
