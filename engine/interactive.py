@@ -306,7 +306,8 @@ def _export_prepared(case: Case, run: ViewerSegmentation | None) -> PreparedCase
 def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: str, *, source: str = "ai",
                       run: ViewerSegmentation | None = None, segmenter: Segmenter | None = None, force: bool = False,
                       progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-                      ai_label: np.ndarray | None = None, stem: str = "") -> ViewerExport:
+                      ai_label: np.ndarray | None = None, stem: str = "",
+                      measurements: dict[str, object] | None = None) -> ViewerExport:
     """Write the shown label map as NIfTI or DICOM-SEG (each with the JSON sidecar) and read it back.
 
     Args:
@@ -322,6 +323,7 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
         ai_label: the AI result an edited map started from: the sidecar then records AI vs edited volumes and
             their Dice, and a map that differs from it is marked SEMIAUTOMATIC.
         stem: file name of the exports without suffix ("" for ``CASE_seg``).
+        measurements: the viewer's measurements record for the sidecar (lesion table, corrected RANO).
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) with a one-line message.
@@ -338,7 +340,7 @@ def export_for_viewer(case: Case, label: np.ndarray, out_dir: str | Path, kind: 
                               stem=stem)
     prepared = _export_prepared(case, run)
     result = export_segmentation(prepared, label, out_dir, settings, force=force, progress=progress, cancel=cancel,
-                                 ai_label_working=ai_label)
+                                 ai_label_working=ai_label, measurements=measurements)
     _annotate_sidecar(result.files["json"], source, run, segmenter)
     check = self_check(result.files, result.label_native)
     (log.info if check.ok else log.error)("export %s: %s", kind, check.summary())

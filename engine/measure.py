@@ -1,11 +1,11 @@
-"""Measurements of a label map: volumes per label and region, lesion count, and the RANO bidimensional product.
+"""Measurements of a label map: volumes per label and region, the lesion table and the RANO 2.0 measurement.
 
-Volumes (mL) and the lesion count reuse the post-processing functions (one implementation each): lesions are
-the 26-connected components of the whole tumour (any label > 0). The bidimensional product follows RANO on
-axial slices (voxel axis 2): within each 8-connected enhancing-tumour (ET) region of each slice, the longest
-diameter is the largest distance between two ET voxel centres (mm), and the perpendicular diameter is the
-largest extent across that direction measured between voxel centres whose positions along it differ by less
-than one in-plane voxel. The slice and region with the largest product is reported, with both end points.
+Volumes (mL) reuse the post-processing function (one implementation). The lesion count is the number of rows of
+the lesion table (``engine.lesions``): 26-connected whole-tumour components of at least the minimum lesion
+volume (default 0.1 mL); smaller specks are "small foci", listed apart. RANO 2.0 bidimensional measurements
+are made per lesion (``engine.rano``): on the axial slice of its largest enhancing cross-section, with both
+diameters inside the lesion; measurable when both are at least 10 mm; up to three target lesions and their
+sum of products. Slices are shown counted from 1 everywhere (``slice_number``).
 """
 
 from __future__ import annotations
@@ -13,39 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import ConvexHull, QhullError
 
-from engine.inference.postprocess import count_lesions, label_volumes_ml
-from engine.labels import ENHANCING
+from engine.inference.postprocess import label_volumes_ml
+from engine.labels import EDEMA, ENHANCING, NECROSIS
+from engine.lesions import DEFAULT_MIN_LESION_ML, LESION_CONNECTIVITY, LesionCache, LesionTable, lesion_table
+from engine.rano import AXIAL_AXIS, MIN_MEASURABLE_MM, Bidimensional, measure_slice, measured_region
 
-LESION_CONNECTIVITY = 26
-AXIAL_AXIS = 2
-_IN_PLANE = ndimage.generate_binary_structure(2, 2)  # 8-connectivity within a slice
+__all__ = ["AXIAL_AXIS", "LESION_CONNECTIVITY", "Bidimensional", "Measurements", "as_tsv", "bidimensional_product",
+           "lesion_rows", "measure", "measurement_rows", "measurements_from_cache", "measurements_from_table", "slice_number", "voxel_volume_ml"]
 Voxel = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
-class Bidimensional:
-    """RANO bidimensional measurement of the enhancing tumour on one axial slice.
-
-    Attributes:
-        slice_index: axial slice (index along voxel axis 2).
-        longest_mm: longest in-plane diameter between ET voxel centres.
-        perpendicular_mm: longest diameter perpendicular to it.
-        longest_ends: the two voxels of the longest diameter.
-        perpendicular_ends: the two voxels of the perpendicular diameter.
-    """
-
-    slice_index: int
-    longest_mm: float
-    perpendicular_mm: float
-    longest_ends: tuple[Voxel, Voxel]
-    perpendicular_ends: tuple[Voxel, Voxel]
-
-    @property
-    def product_mm2(self) -> float:
-        return self.longest_mm * self.perpendicular_mm
+def slice_number(index: int) -> int:
+    """A 0-based slice index as shown to the user (counted from 1, as the views' "Axial N/M")."""
+    return int(index) + 1
 
 
 @dataclass(frozen=True)
@@ -54,17 +35,26 @@ class Measurements:
 
     Attributes:
         volumes_ml: NCR, ED, ET (labels) and TC, WT (regions) in mL.
-        lesions: connected components of the whole tumour (``LESION_CONNECTIVITY``-connected).
-        bidimensional: RANO measurement of the ET (None without ET).
-        max_et_slice: axial slice with the largest ET area (None without ET).
-        max_tumour_slice: axial slice with the largest whole-tumour area (None without tumour).
+        table: the lesion table (lesions above the minimum volume, small foci, RANO status).
+        max_et_slice: axial slice index (0-based) with the largest ET area (None without ET).
+        max_tumour_slice: axial slice index (0-based) with the largest whole-tumour area (None without tumour).
     """
 
     volumes_ml: dict[str, float]
-    lesions: int
-    bidimensional: Bidimensional | None
+    table: LesionTable
     max_et_slice: int | None
     max_tumour_slice: int | None
+
+    @property
+    def lesions(self) -> int:
+        """Number of lesions in the table (small foci not counted)."""
+        return len(self.table.lesions)
+
+    @property
+    def bidimensional(self) -> Bidimensional | None:
+        """The RANO measurement shown first: the largest target lesion's (else the largest measured one's)."""
+        primary = self.table.primary
+        return primary.rano if primary is not None else None
 
 
 def voxel_volume_ml(spacing: tuple[float, float, float]) -> float:
@@ -74,100 +64,82 @@ def voxel_volume_ml(spacing: tuple[float, float, float]) -> float:
     return float(np.prod(spacing)) / 1000.0
 
 
-def measure(label: np.ndarray, spacing: tuple[float, float, float]) -> Measurements:
+def measure(label: np.ndarray, spacing: tuple[float, float, float], *, affine: np.ndarray | None = None,
+            image: np.ndarray | None = None, min_volume_ml: float = DEFAULT_MIN_LESION_ML) -> Measurements:
     """All measurements of a BraTS 2020 label map (0/1/2/4).
 
     Args:
         label: label map, axis 2 running inferior to superior (axial slices).
         spacing: voxel size in mm per axis.
+        affine: voxel-to-world matrix (lesion hemispheres; None: "n/a").
+        image: a grey-value volume on the same grid (the head's midline; None: "n/a").
+        min_volume_ml: smaller whole-tumour components are small foci, not lesions.
     """
     if label.ndim != 3:
         raise ValueError(f"expected a 3D label map, got shape {label.shape}")
+    voxel_volume_ml(spacing)
+    return measurements_from_table(label, spacing, lesion_table(label, spacing, affine=affine, image=image,
+                                                                 min_volume_ml=min_volume_ml))
+
+
+def measurements_from_table(label: np.ndarray, spacing: tuple[float, float, float], table: LesionTable) -> Measurements:
+    """The measurements of ``label`` around a lesion table computed already (e.g. incrementally)."""
     volumes = label_volumes_ml(label, voxel_volume_ml(spacing))
-    return Measurements(volumes, count_lesions(label), bidimensional_product(label, spacing),
-                        _max_area_slice(label == ENHANCING), _max_area_slice(label > 0))
+    return Measurements(volumes, table, _max_area_slice(label, ENHANCING), _max_area_slice(label, None))
 
 
-def _max_area_slice(mask: np.ndarray) -> int | None:
-    areas = np.count_nonzero(mask, axis=(0, 1))
+def measurements_from_cache(cache: LesionCache) -> Measurements:
+    """The measurements of the label map ``cache`` last saw, from its per-slice label counts (no pass over
+    the whole volume: what an edit costs is the part it touched)."""
+    counts = cache.slice_counts
+    if counts.size == 0:
+        raise ValueError("the lesion cache has not seen a label map yet; call its update() first")
+    voxel_ml = voxel_volume_ml(cache.spacing)  # type: ignore[arg-type]
+    totals = counts.sum(axis=0)
+    volumes = {"NCR": int(totals[NECROSIS]), "ED": int(totals[EDEMA]), "ET": int(totals[ENHANCING])}
+    volumes["TC"] = volumes["NCR"] + volumes["ET"]
+    volumes["WT"] = volumes["TC"] + volumes["ED"]
+    tumour = counts[:, 1:].sum(axis=1)
+    return Measurements({name: round(n * voxel_ml, 3) for name, n in volumes.items()}, cache.table,
+                        int(np.argmax(counts[:, ENHANCING])) if counts[:, ENHANCING].any() else None,
+                        int(np.argmax(tumour)) if tumour.any() else None)
+
+
+def _max_area_slice(label: np.ndarray, value: int | None) -> int | None:
+    areas = np.count_nonzero(label > 0 if value is None else label == value, axis=(0, 1))
     return int(np.argmax(areas)) if areas.any() else None
 
 
-def bidimensional_product(label: np.ndarray, spacing: tuple[float, float, float],
-                          value: int = ENHANCING) -> Bidimensional | None:
-    """The axial-slice region of label ``value`` with the largest RANO product (None when there is none).
+def bidimensional_product(label: np.ndarray, spacing: tuple[float, float, float]) -> Bidimensional | None:
+    """The RANO measurement shown first for ``label`` (every component counts as a lesion here).
 
     Args:
         label: label map.
         spacing: voxel size in mm per axis.
-        value: the label measured (ET by default).
     """
-    best: Bidimensional | None = None
-    mask = label == value
-    for index in np.flatnonzero(mask.any(axis=(0, 1))):
-        regions, count = ndimage.label(mask[..., index], structure=_IN_PLANE)
-        for number in range(1, count + 1):
-            candidate = _measure_region(np.argwhere(regions == number), spacing, int(index))
-            if best is None or candidate.product_mm2 > best.product_mm2:
-                best = candidate
-    return best
+    return measure(label, spacing, min_volume_ml=0.0).bidimensional
 
 
-def _measure_region(pixels: np.ndarray, spacing: tuple[float, float, float], index: int) -> Bidimensional:
-    points = pixels * np.asarray(spacing[:2], dtype=float)
-    a, b, longest = longest_diameter(points)
-    c, d, perpendicular = perpendicular_diameter(points, points[b] - points[a], min(spacing[:2]))
-
-    def voxel(row: int) -> Voxel:
-        return int(pixels[row, 0]), int(pixels[row, 1]), index
-
-    return Bidimensional(index, longest, perpendicular, (voxel(a), voxel(b)), (voxel(c), voxel(d)))
+def measure_et_slice(et_slice: np.ndarray, spacing: tuple[float, float, float], index: int) -> Bidimensional:
+    """RANO diameters of one axial slice's ET (rim plus enclosed cavity), e.g. for a slice the user picks."""
+    return measure_slice(measured_region(et_slice), spacing, index)
 
 
-def longest_diameter(points: np.ndarray) -> tuple[int, int, float]:
-    """Rows of the two points farthest apart and their distance; the search runs over the convex hull."""
-    candidates = np.arange(len(points))
-    if len(points) >= 4:
-        try:
-            candidates = ConvexHull(points).vertices
-        except QhullError:  # collinear points: every point is a candidate (few in practice)
-            pass
-    hull = points[candidates]
-    distances = np.linalg.norm(hull[:, None, :] - hull[None, :, :], axis=-1)
-    i, j = np.unravel_index(int(np.argmax(distances)), distances.shape)
-    return int(candidates[i]), int(candidates[j]), float(distances[i, j])
-
-
-def perpendicular_diameter(points: np.ndarray, direction: np.ndarray, bin_mm: float) -> tuple[int, int, float]:
-    """Rows of the widest pair across ``direction`` and that width in mm.
-
-    Points are grouped by their position along ``direction`` in bins of ``bin_mm`` (one voxel); the width of a
-    group is its extent across the direction, and the widest group gives the perpendicular diameter.
-
-    Args:
-        points: (N, 2) positions in mm.
-        direction: the longest diameter's direction (any length; zero for a single point).
-        bin_mm: bin width along the direction (the in-plane voxel size).
-    """
-    norm = float(np.linalg.norm(direction))
-    if norm == 0:
-        return 0, 0, 0.0
-    along_unit = direction / norm
-    along, across = points @ along_unit, points @ np.array([-along_unit[1], along_unit[0]])
-    bins = np.round(along / bin_mm).astype(np.int64)
-    order = np.lexsort((across, bins))
-    sorted_bins = bins[order]
-    starts = np.flatnonzero(np.r_[True, sorted_bins[1:] != sorted_bins[:-1]])
-    ends = np.r_[starts[1:], len(order)] - 1
-    widths = across[order[ends]] - across[order[starts]]
-    widest = int(np.argmax(widths))
-    return int(order[starts[widest]]), int(order[ends[widest]]), float(widths[widest])
+def rano_text(rano: Bidimensional) -> str:
+    """One line: the diameters, their product, the slice (from 1) and whether RANO can measure it."""
+    text = (f"{rano.longest_mm:.1f} x {rano.perpendicular_mm:.1f} mm = {rano.product_mm2:.0f} mm² "
+            f"(axial slice {rano.slice_number})")
+    if not rano.measurable:
+        text += f", non-measurable (a diameter < {MIN_MEASURABLE_MM:.0f} mm)"
+    return text + (", corrected" if rano.corrected else "")
 
 
 def measurement_rows(measurements: Measurements) -> list[tuple[str, str]]:
     """(name, value) rows for tables and the report, in display order."""
+    table = measurements.table
     rows = [(f"{name} volume (mL)", f"{volume:.2f}") for name, volume in measurements.volumes_ml.items()]
-    rows.append((f"Lesions ({LESION_CONNECTIVITY}-connected)", str(measurements.lesions)))
+    rows.append((f"Lesions (>= {table.min_volume_ml:g} mL)", str(measurements.lesions)))  # 26-connected: in the docs
+    rows.append((f"Small foci (< {table.min_volume_ml:g} mL)", f"{table.small_foci} ({table.small_foci_ml:.2f} mL)"))
     rano = measurements.bidimensional
     if rano is None:
         rows.append(("ET bidimensional product (mm²)", "no ET"))
@@ -175,10 +147,92 @@ def measurement_rows(measurements: Measurements) -> list[tuple[str, str]]:
     rows += [("ET longest diameter (mm)", f"{rano.longest_mm:.1f}"),
              ("ET perpendicular diameter (mm)", f"{rano.perpendicular_mm:.1f}"),
              ("ET bidimensional product (mm²)", f"{rano.product_mm2:.1f}"),
-             ("RANO axial slice", str(rano.slice_index))]
+             ("RANO axial slice", str(rano.slice_number)),
+             ("RANO measurable (>= 10 mm)", "yes" if rano.measurable else "no"),
+             ("RANO target lesions", str(len(table.targets))),
+             ("RANO sum of products (mm²)", f"{table.sum_of_products_mm2:.1f}" if table.targets else "none measurable")]
+    return rows
+
+
+def lesion_rows(table: LesionTable, limit: int | None = None) -> list[tuple[str, str]]:
+    """One (name, value) row per lesion (the report's lesion list), then the small foci."""
+    rows = []
+    for lesion in table.lesions[:limit]:
+        status = lesion.rano_status
+        if lesion.rano is not None and status != "non-measurable":
+            status += f" {lesion.rano.longest_mm:.0f}x{lesion.rano.perpendicular_mm:.0f}"  # mm, as the rows say
+        rows.append((f"Lesion {lesion.number} ({lesion.hemisphere}, slice {lesion.centre_slice})",
+                     f"{lesion.volumes_ml['total']:.1f} mL, {status}"))
+    if limit is not None and len(table.lesions) > limit:
+        rows.append(("More lesions", str(len(table.lesions) - limit)))
+    rows.append((f"Small foci (< {table.min_volume_ml:g} mL)", str(table.small_foci)))
     return rows
 
 
 def as_tsv(measurements: Measurements) -> str:
-    """The rows as tab-separated text with a header line (pastes as a table into spreadsheets)."""
-    return "\n".join(["Measurement\tValue", *(f"{n}\t{v}" for n, v in measurement_rows(measurements))]) + "\n"
+    """The rows, then the lesion table, as tab-separated text with header lines (pastes into spreadsheets)."""
+    lines = ["Measurement\tValue", *(f"{n}\t{v}" for n, v in measurement_rows(measurements)), "",
+             "\t".join(LESION_COLUMNS)]
+    lines += ["\t".join(row) for row in lesion_table_rows(measurements.table)]
+    return "\n".join(lines) + "\n"
+
+
+LESION_COLUMNS = ("Lesion", "NCR mL", "ED mL", "ET mL", "Total mL", "Centre slice", "Hemisphere", "Lobe", "RANO",
+                  "RANO diameters")
+
+
+def lesion_table_rows(table: LesionTable) -> list[tuple[str, ...]]:
+    """The lesion table's cells as text, one tuple per lesion in ``LESION_COLUMNS`` order."""
+    rows = []
+    for lesion in table.lesions:
+        volumes = lesion.volumes_ml
+        diameters = "no ET" if lesion.rano is None else rano_text(lesion.rano)
+        rows.append((str(lesion.number), *(f"{volumes[k]:.2f}" for k in ("NCR", "ED", "ET", "total")),
+                     str(lesion.centre_slice), lesion.hemisphere, lesion.lobe, lesion.rano_status, diameters))
+    return rows
+
+
+def measurements_record(measurements: Measurements, affine: np.ndarray | None = None,
+                        grid: str = "the exported label map's grid") -> dict[str, object]:
+    """The measurements as JSON-ready data (sidecar, companion outputs): lesion table, RANO, slices from 1.
+
+    Args:
+        measurements: what to record.
+        affine: voxel-to-world matrix of the grid the voxel indices refer to (adds RAS mm positions).
+        grid: which grid the voxel indices and slice numbers refer to (written into the record).
+    """
+    table = measurements.table
+
+    def place(voxel: Voxel) -> dict[str, object]:
+        entry: dict[str, object] = {"voxel": [int(v) for v in voxel], "axial_slice": slice_number(voxel[AXIAL_AXIS])}
+        if affine is not None:
+            entry["ras_mm"] = [round(float(v), 2) for v in (np.asarray(affine) @ np.array([*voxel, 1.0]))[:3]]
+        return entry
+
+    def rano(measured: Bidimensional | None) -> dict[str, object] | None:
+        if measured is None:
+            return None
+        return {"axial_slice": measured.slice_number, "longest_mm": round(measured.longest_mm, 2),
+                "perpendicular_mm": round(measured.perpendicular_mm, 2), "product_mm2": round(measured.product_mm2, 2),
+                "measurable": measured.measurable, "corrected_by_user": measured.corrected,
+                "longest_ends": [place(v) for v in measured.longest_ends],
+                "perpendicular_ends": [place(v) for v in measured.perpendicular_ends]}
+
+    lesions = [{"number": lesion.number, "volumes_ml": dict(lesion.volumes_ml), "centre": place(lesion.centre),
+                "hemisphere": lesion.hemisphere, "lobe": lesion.lobe, "rano_status": lesion.rano_status,
+                "rano": rano(lesion.rano)} for lesion in table.lesions]
+    return {
+        "criteria": "RANO 2.0 (Wen et al., J Clin Oncol 2023): axial slice of the largest enhancing cross-section, "
+                    "diameters inside the lesion (enhancing rim with enclosed cavity), measurable when both >= 10 mm, "
+                    "up to 3 target lesions",
+        "voxel_grid": grid,
+        "slice_numbering": "axial slices counted from 1 along voxel axis 2; voxel indices from 0; ras_mm: world "
+                           "position (RAS, mm), independent of the grid",
+        "lesion_definition": f"{LESION_CONNECTIVITY}-connected whole-tumour components >= {table.min_volume_ml:g} mL",
+        "min_lesion_volume_ml": table.min_volume_ml,
+        "lesion_count": len(table.lesions),
+        "small_foci": {"count": table.small_foci, "volume_ml": table.small_foci_ml},
+        "lesions": lesions,
+        "rano_target_lesions": [lesion.number for lesion in table.targets],
+        "rano_sum_of_products_mm2": round(table.sum_of_products_mm2, 2),
+    }

@@ -2,7 +2,9 @@
 
 ``gui.review.report_render`` draws it to PNG / PDF. Key slices are axial (voxel axis 2) and stored the way the viewer
 shows axial slices (radiological: the patient's right on the left of the page, anterior at the top), with the
-pixel size in mm so the renderer keeps the aspect ratio, and the RANO diameters as line segments.
+pixel size in mm so the renderer keeps the aspect ratio, and the RANO diameters as line segments. The lesion
+count and list come from the lesion table (``engine.lesions``); slice numbers in titles and rows count from 1,
+as in the viewer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import numpy as np
 
 from engine import __version__
 from engine.case import Case
-from engine.measure import Measurements, measure, measurement_rows
+from engine.measure import Measurements, lesion_rows, measure, measurement_rows, slice_number
 from engine.notice import CLINICAL_NOTICE
 
 DEMO_NOTICE = "NOT FOR CLINICAL USE (demo weights)"
 RESEARCH_NOTICE = f"Research software - {CLINICAL_NOTICE}"
 _WINDOW_PERCENTILES = (0.5, 99.5)
+REPORT_LESION_ROWS = 6  # lesions listed by name on the page; the count covers all
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class KeySlice:
 
     Attributes:
         title: caption.
-        index: axial slice index (voxel axis 2).
+        index: axial slice index (voxel axis 2, from 0; titles count from 1).
         image: grey values (float32, rows x columns).
         label: BraTS labels of the same pixels.
         window: (low, high) grey values mapped to black and white.
@@ -70,6 +73,7 @@ class ReportContent:
     identifiers: dict[str, str]
     measurements: Measurements
     rows: list[tuple[str, str]]
+    lesion_rows: list[tuple[str, str]]
     model: ModelInfo
     edited: bool
     key_slices: tuple[KeySlice, ...]
@@ -107,17 +111,29 @@ def key_slice(title: str, volume: np.ndarray, label: np.ndarray, index: int, spa
 def _key_slices(case: Case, label: np.ndarray, modality: str, measurements: Measurements) -> tuple[KeySlice, ...]:
     volume = case.volumes[modality].data
     slices = []
-    rano = measurements.bidimensional
+    primary = measurements.table.primary
+    rano = primary.rano if primary is not None else None
+    total = case.shape[2]
     if rano is not None:
-        slices.append(key_slice(f"RANO diameters, axial {rano.slice_index}", volume, label, rano.slice_index,
-                                case.spacing, (rano.longest_ends, rano.perpendicular_ends)))
+        slices.append(key_slice(f"RANO, lesion {primary.number}, axial {rano.slice_number}/{total}", volume, label,  # type: ignore[union-attr]
+                                rano.slice_index, case.spacing, _same_slice_lines(measurements, rano.slice_index)))
     if measurements.max_tumour_slice is not None and (rano is None or measurements.max_tumour_slice != rano.slice_index):
-        slices.append(key_slice(f"Largest tumour area, axial {measurements.max_tumour_slice}", volume, label,
-                                measurements.max_tumour_slice, case.spacing))
+        index = measurements.max_tumour_slice
+        slices.append(key_slice(f"Largest tumour area, axial {slice_number(index)}/{total}", volume, label, index,
+                                case.spacing, _same_slice_lines(measurements, index)))
     if not slices:
-        slices.append(key_slice(f"Axial {case.shape[2] // 2} (no tumour)", volume, label, case.shape[2] // 2,
+        slices.append(key_slice(f"Axial {slice_number(total // 2)}/{total} (no tumour)", volume, label, total // 2,
                                 case.spacing))
     return tuple(slices)
+
+
+def _same_slice_lines(measurements: Measurements, index: int) -> tuple:
+    """Both RANO diameters of every lesion measured on axial slice ``index``, the shown-first lesion's first."""
+    lines = []
+    for lesion in sorted(measurements.table.lesions, key=lambda lesion: lesion is not measurements.table.primary):
+        if lesion.rano is not None and lesion.rano.slice_index == index:
+            lines += [lesion.rano.longest_ends, lesion.rano.perpendicular_ends]
+    return tuple(lines)
 
 
 def case_identifiers(case: Case, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -129,7 +145,8 @@ def case_identifiers(case: Case, extra: Mapping[str, str] | None = None) -> dict
 
 
 def build_report(case: Case, label: np.ndarray, *, model: ModelInfo = ModelInfo(), edited: bool = False,
-                 modality: str | None = None, extra_identifiers: Mapping[str, str] | None = None) -> ReportContent:
+                 modality: str | None = None, extra_identifiers: Mapping[str, str] | None = None,
+                 measurements: Measurements | None = None, min_volume_ml: float | None = None) -> ReportContent:
     """The report's content for ``label`` on ``case``.
 
     Args:
@@ -139,17 +156,23 @@ def build_report(case: Case, label: np.ndarray, *, model: ModelInfo = ModelInfo(
         edited: the label map was edited after the AI result.
         modality: contrast of the key slices (default T1ce, else the case's reference).
         extra_identifiers: more identifiers from the input (patient ID, study date, accession, ...).
+        measurements: the measurements to report (e.g. the viewer's, with RANO corrections made by hand);
+            default: measured now on ``label``.
+        min_volume_ml: minimum lesion volume when measuring now (default 0.1 mL).
     """
     if tuple(label.shape) != tuple(case.shape):
         raise ValueError(f"label map shape {tuple(label.shape)} differs from the case's {case.shape}")
     modality = modality or ("t1ce" if "t1ce" in case.volumes else case.reference.modality)
     if modality not in case.volumes:
         raise ValueError(f"the case has no {modality!r} volume (it has {', '.join(case.volumes)})")
-    measurements = measure(label, case.spacing)
+    if measurements is None:
+        extra = {} if min_volume_ml is None else {"min_volume_ml": min_volume_ml}
+        measurements = measure(label, case.spacing, affine=case.affine, image=case.reference.data, **extra)
     notices = (DEMO_NOTICE,) if model.demo else ()
     return ReportContent(
         identifiers=case_identifiers(case, extra_identifiers), measurements=measurements,
-        rows=measurement_rows(measurements), model=model, edited=edited,
+        rows=measurement_rows(measurements), lesion_rows=lesion_rows(measurements.table, REPORT_LESION_ROWS),
+        model=model, edited=edited,
         key_slices=_key_slices(case, label, modality, measurements), notices=(*notices, RESEARCH_NOTICE),
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

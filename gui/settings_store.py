@@ -68,3 +68,17 @@ def save_window_layout(store: QSettings, geometry: QByteArray, state: QByteArray
     store.setValue(_GEOMETRY_KEY, geometry)
     store.setValue(_STATE_KEY, state)
     store.sync()
+
+
+# --- measurements ---------------------------------------------------------------------------------------------
+#: the minimum lesion volume (mL) of the lesion table; smaller components are listed as small foci
+MIN_LESION_ML_KEY = "measurements/min_lesion_ml"
+
+
+def min_lesion_ml(store: QSettings, default: float) -> float:
+    """The stored minimum lesion volume in mL (``default`` when unset or unreadable)."""
+    try:
+        value = float(store.value(MIN_LESION_ML_KEY, default))
+    except (TypeError, ValueError):
+        return default
+    return value if value >= 0 else default

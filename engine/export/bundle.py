@@ -114,6 +114,7 @@ def export_segmentation(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     ai_label_working: np.ndarray | None = None,
+    measurements: dict[str, object] | None = None,
 ) -> ExportResult:
     """Map a working-space label map back to the native T1ce grid and write the requested exports.
 
@@ -128,6 +129,8 @@ def export_segmentation(
         ai_label_working: the automatic result ``label_working`` was edited from (same grid), or None. When
             given, the sidecar records AI vs edited volumes and their Dice, and a label map that differs from
             it is exported as edited (SEMIAUTOMATIC) even if ``settings.edited`` is False.
+        measurements: the sidecar's "measurements" record (e.g. the viewer's, with RANO corrections); default:
+            measured on the exported label map.
 
     Raises:
         ExportError / OutputExistsError (ValueErrors) for bad labels or occupied targets.
@@ -145,7 +148,7 @@ def export_segmentation(
             settings = dataclasses.replace(settings, edited=True)
     files: dict[str, Path] = {}
     try:
-        _write_all(prepared, label, paths, settings, files, force, progress, cancel, ai_native)
+        _write_all(prepared, label, paths, settings, files, force, progress, cancel, ai_native, measurements)
     except BaseException:
         _remove(files)  # no partial export: what this call wrote goes again
         raise
@@ -160,7 +163,7 @@ def _to_native(prepared: PreparedCase, label_working: np.ndarray, settings: Expo
 
 def _write_all(prepared: PreparedCase, label: np.ndarray, paths: dict[str, Path], settings: ExportSettings,
                files: dict[str, Path], force: bool, progress: ProgressCallback | None, cancel: CancelCheck | None,
-               ai_native: np.ndarray | None = None) -> None:
+               ai_native: np.ndarray | None = None, measurements: dict[str, object] | None = None) -> None:
     """Write each requested export, recording each finished one in ``files``."""
     steps = len(paths)
     if "nifti" in paths:
@@ -180,7 +183,8 @@ def _write_all(prepared: PreparedCase, label: np.ndarray, paths: dict[str, Path]
         check_cancel(cancel, "export")
         sidecar = build_sidecar(prepared.manifest, label, prepared.space.native, algorithm=settings.algorithm,
                                 settings=_settings_record(settings, prepared),
-                                outputs={k: str(v) for k, v in files.items()}, ai_label_native=ai_native)
+                                outputs={k: str(v) for k, v in files.items()}, ai_label_native=ai_native,
+                                measurements=measurements)
         files["json"] = write_sidecar(paths["json"], sidecar, force)
 
 

@@ -3,7 +3,10 @@
 It records what went in (files or series and how each was assigned a modality), every geometric step (working
 grid, rigid transforms, the inverse mapping), preprocessing (skull strip, normalisation), the model (name,
 version, weights SHA-256), the export settings, and the volume of each label and BraTS region in millilitres,
-measured on the native T1ce grid that the exported label map lives on. ``postprocessing_record`` is the
+measured on the native T1ce grid that the exported label map lives on, and the "measurements": the lesion
+table (lesions >= 0.1 mL, small foci apart) and the RANO 2.0 measurements with slices counted from 1
+(``engine.measure.measurements_record``; the viewer passes its own, with RANO corrections made by hand). The
+sidecar is the companion of the NIfTI and of the DICOM-SEG export alike. ``postprocessing_record`` is the
 "postprocessing" entry that ``engine.segment`` and ``engine.interactive`` add for an automatic result: the
 post-processing settings and what they removed or relabelled.
 """
@@ -71,6 +74,7 @@ def build_sidecar(
     settings: Mapping[str, object],
     outputs: Mapping[str, str],
     ai_label_native: np.ndarray | None = None,
+    measurements: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The sidecar's content.
 
@@ -83,6 +87,8 @@ def build_sidecar(
         outputs: kind -> path of every file written by the export.
         ai_label_native: the automatic result on the same grid when ``label_native`` was edited from it; adds
             an "editing" record (AI and edited volumes, Dice per region, changed voxels).
+        measurements: the "measurements" record (``engine.measure.measurements_record``) to write, e.g. the
+            viewer's; default: measured on ``label_native`` (hemispheres "n/a": no image to find the midline).
     """
     sidecar = {
         "format": SIDECAR_FORMAT,
@@ -97,12 +103,21 @@ def build_sidecar(
                   "weights_sha256": algorithm.weights_sha256 or None},
         "settings": dict(settings),
         "volumes_ml": region_volumes_ml(label_native, native_grid),
+        "measurements": dict(measurements) if measurements is not None else native_measurements(label_native,
+                                                                                                native_grid),
         "outputs": dict(outputs),
         "disclaimer": f"research software; {CLINICAL_NOTICE}",
     }
     if ai_label_native is not None:
         sidecar["editing"] = editing_record(ai_label_native, label_native, native_grid)
     return sidecar
+
+
+def native_measurements(label: np.ndarray, grid: Grid) -> dict[str, object]:
+    """The measurements record of a label map on ``grid`` (lesion table and RANO; hemispheres "n/a")."""
+    from engine.measure import measure, measurements_record  # at call time: engine.measure pulls in torch
+
+    return measurements_record(measure(to_brats2020(label), grid.spacing, affine=grid.affine), grid.affine)
 
 
 def editing_record(ai_label: np.ndarray, edited_label: np.ndarray, grid: Grid) -> dict[str, object]:

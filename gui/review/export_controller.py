@@ -136,9 +136,11 @@ class ExportController(QObject):
         self.window.statusBar().showMessage(f"Exporting {KIND_NAMES[kind]} into {folder} ...")
         ai_label = self._ai_label() if source == "edited" else None
         stem = self.stem()
+        panel = getattr(self.window, "measure_panel", None)  # the lesion table and RANO (with corrections)
+        measurements = panel.record() if panel is not None else None
         self.job.start(lambda progress, cancel: export_for_viewer(
             case, label, folder, kind, source=source, run=run, force=force, progress=progress, cancel=cancel,
-            ai_label=ai_label, stem=stem))
+            ai_label=ai_label, stem=stem, measurements=measurements))
         return True
 
     def _ai_label(self):  # noqa: ANN202 - np.ndarray | None

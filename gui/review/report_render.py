@@ -2,7 +2,9 @@
 
 The page is A4 portrait in a fixed logical coordinate system (1240 x 1754, 150 dpi), so the PNG and the PDF
 have the same layout. Key slices are drawn from the numpy arrays: grey values through the slice's window,
-labels blended in the BraTS colours, the RANO diameters as lines (longest cyan, perpendicular magenta).
+labels blended in the BraTS colours, the RANO diameters as lines in the viewer's RANO colour
+(``engine.rano.RANO_LINE_RGB``, one constant for both). The measurement rows and the lesion list come from the
+viewer's measurement panel when there is one (so RANO corrections made by dragging reach the report).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from engine.labels import LABEL_INFO
+from engine.rano import RANO_LINE_RGB
 from engine.report import (
     DEMO_NOTICE,
     RESEARCH_NOTICE,
@@ -43,7 +46,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = (1240, 1754)  # A4 at 150 dpi
 MARGIN = 70
 OVERLAY_ALPHA = 0.45
-LINE_COLOURS = (QColor(0, 230, 255), QColor(255, 0, 200))
+RANO_COLOUR = QColor(*RANO_LINE_RGB)  # the same colour as the viewer's lines
+LINE_COLOURS = (RANO_COLOUR, RANO_COLOUR)  # longest, perpendicular
 
 
 def slice_rgb(key: KeySlice, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
@@ -133,8 +137,8 @@ class _Page:
         self.painter.fillRect(box, QColor("black"))
         self.painter.drawImage(target, _qimage(slice_rgb(key)))
         sx, sy = target.width() / columns, target.height() / rows
-        for (start, end), colour in zip(key.lines, LINE_COLOURS, strict=False):
-            self.painter.setPen(QPen(colour, 3))
+        for start, end in key.lines:
+            self.painter.setPen(QPen(RANO_COLOUR, 3))
             points = [QPointF(target.x() + (c + 0.5) * sx, target.y() + (r + 0.5) * sy) for r, c in (start, end)]
             self.painter.drawLine(*points)
         self._orientation_marks(target)
@@ -150,7 +154,7 @@ class _Page:
         x = MARGIN
         self.font(19)
         entries = [(QColor(*info.rgb), f"{info.short} ({value})") for value, info in LABEL_INFO.items()]
-        entries += [(LINE_COLOURS[0], "longest ET diameter"), (LINE_COLOURS[1], "perpendicular diameter")]
+        entries += [(RANO_COLOUR, "RANO diameters")]
         for colour, text in entries:
             self.painter.fillRect(QRectF(x, self.y + 6, 20, 20), colour)
             self.painter.setPen(QColor("black"))
@@ -176,12 +180,17 @@ def paint_report(painter: QPainter, content: ReportContent) -> None:
     half = (page.width - 40) / 2
     left = page.rows("Measurements", content.rows, MARGIN, half, page.y)
     right = page.rows("Model and provenance", _short_hash(provenance_rows(content)), MARGIN + half + 40, half, page.y)
+    right = page.rows("Lesions (RANO diameters in mm)", content.lesion_rows, MARGIN + half + 40, half, right + 16)
     page.y = max(left, right) + 30
     for notice in content.notices:
         if notice != DEMO_NOTICE:
             page.text(notice, size=20, colour=QColor(90, 90, 90))
-    page.text("Volumes: voxel counts x voxel volume. Lesions: 26-connected whole-tumour components. RANO: axial "
-              "slice, ET voxel centres.", size=16, colour=QColor(90, 90, 90))
+    minimum = content.measurements.table.min_volume_ml
+    for line in (f"Volumes: voxel counts x voxel volume. Lesions: 26-connected whole-tumour components of at least "
+                 f"{minimum:g} mL;", "smaller ones are small foci. Slices are counted from 1 (inferior to superior).",
+                 "RANO 2.0: axial slice of the largest enhancing cross-section (rim with the cavity it encloses);",
+                 "both diameters inside the lesion, edge to edge; measurable if both >= 10 mm; up to 3 target lesions."):
+        page.text(line, size=16, colour=QColor(90, 90, 90), height=22)
 
 
 def _short_hash(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -253,8 +262,10 @@ class ReportController:
         if model.case is None or model.label is None:
             raise ValueError("open a case and segment it (or load a label map) before saving a report")
         patient = getattr(self.window, "patient", None)
+        panel = getattr(self.window, "measure_panel", None)  # its measurements carry the RANO corrections
         return build_report(model.case, model.label, model=self.model_info(), edited=model.label_source == "edited",
-                            modality=model.active_modality, extra_identifiers=dict(patient.rows()) if patient else None)
+                            modality=model.active_modality, extra_identifiers=dict(patient.rows()) if patient else None,
+                            measurements=panel.current() if panel is not None else None)
 
     def save(self, path: str | Path) -> Path:
         """Write the report to ``path`` (.png or .pdf)."""

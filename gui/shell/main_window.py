@@ -317,7 +317,8 @@ class MainWindow(WindowLayoutMixin, QMainWindow):
             (voxel, modality), where = self._hover, "mouse"
         volume = case.volumes.get(modality or "")
         x, y, z = (case.affine @ np.array([*voxel, 1.0]))[:3]
-        text = f"{where}  voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})   RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
+        # counted from 1, like the views' "Axial N/M" and every measurement (the arrays index from 0)
+        text = f"{where}  voxel ({voxel[0] + 1}, {voxel[1] + 1}, {voxel[2] + 1})   RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
         if volume is not None:
             text += f"   {DISPLAY_NAMES[modality]} {float(volume.data[voxel]):.1f}"
         if self.model.label is not None:

@@ -46,7 +46,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.exports = export_controller.install(window, window.segmentation, store)
     window.open_segmentation = open_segmentation.install(window)  # after the study dialog: sees drops first
     window.edit_controller = edit_panel.install(window)
-    window.measure_panel = measure_panel.install(window)
+    window.measure_panel = measure_panel.install(window, store)
     window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
     window.autosave = autosave.install(window)
     window.pacs = pacs_menu.install(window)  # PACS dialog, Studies browser, Send to PACS (docs/pacs.md)

@@ -36,11 +36,12 @@ def test_report_holds_identifiers_measurements_and_model():
     content = build_report(case, label, model=model, edited=True, extra_identifiers={"Patient ID": "P-1"})
     assert content.identifiers["Case"] == "C7" and content.identifiers["Patient ID"] == "P-1"
     assert content.identifiers["T1CE file"] == "C7_t1ce.nii.gz"
-    assert content.measurements == measure(label, SPACING)
+    assert content.measurements == measure(label, SPACING, affine=case.affine, image=case.reference.data)
     assert content.notices == (DEMO_NOTICE, RESEARCH_NOTICE)
     rows = dict(provenance_rows(content))
     assert rows["Weights SHA-256"] == "ab" * 32 and rows["Segmentation"].startswith("edited")
-    assert dict(content.rows)["Lesions (26-connected)"] == "1"
+    assert dict(content.rows)["Lesions (>= 0.1 mL)"] == "1"
+    assert content.lesion_rows[0][0] == f"Lesion 1 (left, slice {content.measurements.table.lesions[0].centre_slice})"
 
 
 def test_key_slice_is_the_rano_slice_in_display_orientation():

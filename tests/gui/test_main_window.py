@@ -182,7 +182,7 @@ def test_status_bar_reports_cursor_voxel_and_value(qtbot, synthetic_case: Path) 
     window = open_window(qtbot, synthetic_case)
     window.model.set_cursor((5, 6, 7))
     text = window._cursor_label.text()
-    assert "voxel (5, 6, 7)" in text
+    assert "voxel (6, 7, 8)" in text  # counted from 1, as the views' slice numbers
     assert f"T1ce {window.model.value_at_cursor():.1f}" in text
 
 

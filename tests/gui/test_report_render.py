@@ -88,3 +88,22 @@ def test_install_saves_the_shown_segmentation(qtbot, tmp_path):
     model.set_segmentation(None)
     with pytest.raises(ValueError, match="segment it"):
         controller.content()
+
+
+def test_report_and_viewer_draw_the_rano_lines_in_one_colour(qtbot, tmp_path):
+    """Both diameters in the viewer's colour (the report drew the perpendicular in magenta before issue 17)."""
+    from vtkmodules.vtkRenderingCore import vtkRenderer
+
+    from engine.rano import RANO_LINE_RGB
+    from gui.review.report_render import RANO_COLOUR
+    from gui.viewer.measurement_lines import MeasurementLines
+
+    viewer = MeasurementLines(vtkRenderer()).actor.GetProperty().GetColor()
+    assert tuple(round(c * 255) for c in viewer) == RANO_LINE_RGB == RANO_COLOUR.getRgb()[:3]
+    assert all(colour == RANO_COLOUR for colour in LINE_COLOURS)
+    case = make_case(tmp_path)
+    content = build_report(case, case.label)
+    assert len(content.key_slices[0].lines) == 2
+    pixels = _pixels(render(content, tmp_path / "report.png"))
+    assert _has_colour(pixels, RANO_LINE_RGB) > 30
+    assert _has_colour(pixels, (255, 0, 200), tolerance=30) == 0  # no magenta line any more

@@ -152,7 +152,7 @@ def test_status_bar_follows_the_mouse(qtbot, synthetic_case: Path) -> None:
     send_mouse(axial.vtk_widget, QEvent.Type.MouseMove, position, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
     text = window._cursor_label.text()
     world = model.case.affine @ np.array([*target, 1.0])
-    assert text.startswith("mouse") and "voxel (10, 12, 16)" in text
+    assert text.startswith("mouse") and f"voxel (11, 13, {model.cursor[2] + 1})" in text  # counted from 1
     assert f"RAS ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f})" in text
     assert f"T1ce {model.case.volumes['t1ce'].data[target]:.1f}" in text
     assert model.cursor != target  # hovering does not move the crosshair
