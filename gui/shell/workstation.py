@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QKeySequence
 
 from engine.report import ModelInfo
@@ -24,6 +24,7 @@ from gui.review import (
     settings_dialog,
 )
 from gui.shell import autosave
+from gui.shell.label_updates import StrokeAwareTimers
 from gui.shell.main_window import MainWindow
 from gui.study import study_dialog
 
@@ -50,12 +51,25 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
     window.report_controller = report_render.install(window, model_info=lambda: _model_info(window))
     window.autosave = autosave.install(window)
     window.pacs = pacs_menu.install(window)  # PACS dialog, Studies browser, Send to PACS (docs/pacs.md)
+    window.label_updates = StrokeAwareTimers([view.vtk_widget for view in window.editable_views],
+                                             _label_followers(window), window)
     window.exports.finished.connect(lambda _result: window.autosave.mark_saved())
     window.close_guards.append(lambda: _confirm_unsaved(window, "close"))
     window.replace_guards.append(lambda: _confirm_unsaved(window, "switch"))
     window.shutdown_hooks.extend([window.open_segmentation.shutdown, window.content_check.shutdown, window.segmentation.shutdown, window.exports.shutdown, window.studies.shutdown,
                                   window.pacs.shutdown])
     return window
+
+
+def _label_followers(window: MainWindow) -> list[QTimer]:
+    """The timers after which the 3D surfaces and the measurements follow a label change."""
+    timers = [window.volume_view.surface_timer]
+    panel_timer = getattr(window.measure_panel, "timer", None)
+    if isinstance(panel_timer, QTimer):
+        timers.append(panel_timer)
+    else:
+        log.warning("the measurement panel has no update timer: its own delay applies after edits")
+    return timers
 
 
 def _confirm_unsaved(window: MainWindow, action: str) -> bool:
