@@ -26,7 +26,7 @@ EDITS = 30
 
 def test_memory_for_one_full_size_case_stays_under_1_5_gb() -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
-    completed = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_gui_memory.py")], cwd=ROOT,
+    completed = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_gui_memory.py"), "--one-case"], cwd=ROOT,
                                env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
