@@ -139,7 +139,7 @@ def workflow(args: argparse.Namespace) -> dict[str, object]:
     app.processEvents()
     peak = max(float(step["peak_mib"]) for step in steps)  # type: ignore[arg-type]
     final = float(steps[-1]["rss_mib"])  # type: ignore[arg-type]
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "load_average": [round(v, 2) for v in os.getloadavg()], "cases": [f.name for f in args.cases],
             "steps": steps, "final_rss_mib": final, "max_rss_mib": max(float(s["rss_mib"]) for s in steps),  # type: ignore[arg-type]
             "peak_mib": peak, "bound_mib": round(BOUND_MIB, 1), "goal_mib": round(GOAL_MIB, 1)}

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                      "surfaces_s": round(surfaces, 4), "both_s": round(max(measured, surfaces), 4)})
     both = [row["both_s"] for row in rows]
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average": [round(v, 2) for v in os.getloadavg()], "case": model.case.case_id,
         "shape": list(model.shape), "radius_mm": args.radius_mm, "strokes": rows,
         "median_s": round(statistics.median(both), 4), "max_s": round(max(both), 4),

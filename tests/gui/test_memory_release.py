@@ -17,7 +17,13 @@ import pytest
 
 from gui.background import BackgroundJob
 from tests.gui.qt_helpers import load
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, shown_workstation, tiny_weights, use_weights
+from tests.gui.segment_helpers import (
+    RUN_TIMEOUT_MS,
+    case_folder,
+    shown_workstation,
+    tiny_weights,
+    use_weights,
+)
 
 pytestmark = pytest.mark.gui
 
