@@ -46,6 +46,7 @@ BOUND_S = 0.3
 TIMEOUT_S = 60.0
 MOVES = 6  # mouse moves per stroke
 LABELS = (2, 4, 1)
+MEASURED_SIGNALS = ("updated", "refreshed", "measured")  # the panel's "measurements are current" signal
 
 
 class UpdateWatch:
@@ -61,10 +62,12 @@ class UpdateWatch:
         self.measured_at: float | None = None
         self.loop: QEventLoop | None = None
         self.volume_view.surfaces_updated.connect(self._on_surfaces)
-        updated = getattr(self.panel, "updated", None)
-        if updated is not None and hasattr(updated, "connect"):
-            updated.connect(self._on_measured)
-            self.measurement_hook = "MeasurePanel.updated"
+        name = next((n for n in MEASURED_SIGNALS if hasattr(getattr(self.panel, n, None), "connect")), None)
+        if name is not None:
+            getattr(self.panel, name).connect(self._on_measured)
+            self.measurement_hook = f"MeasurePanel.{name}"
+        elif not hasattr(self.panel, "_fill"):
+            raise SystemExit("the measurement panel has no 'updated' signal (nor _fill) to time its updates by")
         else:  # the panel has no signal yet: hook its table fill (every refresh ends there)
             fill = self.panel._fill
 
