@@ -185,19 +185,31 @@ def normalised_entropy(probabilities: np.ndarray, head: str) -> np.ndarray:
     return np.clip(entropy, 0.0, 1.0).astype(np.float32)
 
 
-def _predict(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,
-             cancel: CancelCheck | None) -> tuple[np.ndarray, np.ndarray]:
-    """Working-space label map and uncertainty: predict inside the brain box, background elsewhere."""
+def _network_input(segmenter: Segmenter, prepared: PreparedCase) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """The network's input (channels stacked, float32) inside the brain box, and the box."""
     box = brain_box(prepared.brain_mask)
-    image = np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32)
-    logits = segmenter.predictor.predict(image, progress, cancel).numpy()
+    return np.stack([prepared.volumes[role][box] for role in segmenter.channels]).astype(np.float32), box
+
+
+def _predict(segmenter: Segmenter, prepared: PreparedCase, inputs: list[np.ndarray], box: tuple[slice, ...],
+             progress: ProgressCallback | None, cancel: CancelCheck | None) -> tuple[np.ndarray, np.ndarray]:
+    """Working-space label map and uncertainty: predict inside the brain box, background elsewhere.
+
+    Args:
+        inputs: a one-element list holding the network input; it is emptied once the network has run, so that
+            the input is freed before the probability maps are made (a list: the caller keeps no reference).
+    """
+    logits = segmenter.predictor.predict(inputs.pop(), progress, cancel).numpy()
     head = segmenter.checkpoint.config.head
     if head == "softmax":
         shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+        del logits
         probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+        del shifted
         cropped = labels_from_softmax(probabilities)
     else:
         probabilities = 1 / (1 + np.exp(-logits))
+        del logits
         cropped = labels_from_regions(probabilities, segmenter.postprocess.threshold)
     label = np.zeros(prepared.brain_mask.shape, np.uint8)
     uncertainty = np.zeros(prepared.brain_mask.shape, np.float32)
@@ -233,7 +245,13 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     with tempfile.TemporaryDirectory(prefix="revseg-viewer-") as temporary:
         prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel)
     timings["prepare"], mark = time.perf_counter() - start, time.perf_counter()
-    label, uncertainty = _predict(segmenter, prepared, staged, cancel)
+    image, box = _network_input(segmenter, prepared)
+    # The contrasts are in the network input now: drop the working-space volumes before the tiles run
+    # (4 x 36 MB for a BraTS case), and let _predict free the input itself after the network (memory, issue 17).
+    prepared = replace(prepared, volumes={})
+    inputs = [image]
+    del image
+    label, uncertainty = _predict(segmenter, prepared, inputs, box, staged, cancel)
     timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
     check_cancel(cancel, "post-processing")
     report(progress, "post-processing", 0, 2)

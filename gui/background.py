@@ -38,8 +38,9 @@ class _Task(QRunnable):
 
     def run(self) -> None:
         progress = lambda stage, done, total: self.signals.progressed.emit(self.number, stage, done, total)  # noqa: E731
+        work, self.work = self.work, None  # the pool may keep this runnable: it must not keep the job's inputs
         try:
-            result = self.work(progress, self.flag.is_set)
+            result = work(progress, self.flag.is_set)
         except OperationCancelled:
             self.signals.cancelled.emit(self.number)
         except Exception as error:  # noqa: BLE001 - every failure must reach the user as a message

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import CancelCheck, ProgressCallback, report
+from engine.heap import release_free_memory
 from engine.interactive import ViewerSegmentation, segment_for_viewer
 from engine.lesion_focus import largest_lesion_centre
 from engine.partial_study import missing_roles
@@ -214,6 +215,8 @@ class SegmentController(QObject):
         return replace(self.segmenter, postprocess=postprocess)
 
     def _finish(self) -> None:
+        # The worker's inputs, tiles, activations and probability maps are gone: give their pages back.
+        QTimer.singleShot(0, release_free_memory)
         self.progress.hide()
         self.segment_action.setEnabled(True)
         self._update_segment_action()

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from engine.case import default_demo_case
+from gui.viewer.label_surfaces import LabelSurfaces
 from tests.gui.qt_helpers import open_window
 
 pytestmark = pytest.mark.gui
@@ -26,7 +28,7 @@ EDITS = 30
 
 def test_memory_for_one_full_size_case_stays_under_1_5_gb() -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
-    completed = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_gui_memory.py")], cwd=ROOT,
+    completed = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_gui_memory.py"), "--one-case"], cwd=ROOT,
                                env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -50,8 +52,18 @@ def test_label_edits_on_a_full_size_case_reach_the_3d_surface(qtbot) -> None:
         model.label[i - 3:i + 3, j - 3:j + 3, k] = value  # one brush dab in the axial slice
         model.notify_label_edited()
     dab = (slice(centre[0] - 3, centre[0] + 3), slice(centre[1] - 3, centre[1] + 3), centre[2])
-    surfaces = window.volume_view.surfaces
-    old = surfaces.actors.get(2)
-    model.label[dab] = 2
-    model.notify_label_edited()
-    qtbot.waitUntil(lambda: surfaces.actors.get(2) not in (None, old), timeout=10_000)  # 3D follows, later
+    view = window.volume_view
+    surfaces = view.surfaces
+    # The 3D view follows later, with the surfaces of the label map as it is after the last edit.
+    with qtbot.waitSignal(view.surfaces_updated, timeout=10_000,
+                          check_params_cb=lambda generation: generation == view.label_generation):
+        model.label[dab] = 2
+        model.notify_label_edited()
+    assert surfaces.last_update[0] == "incremental"  # the edit was applied to the surfaces shown, not rebuilt
+    reference = LabelSurfaces(vtkRenderer())  # what a full rebuild from the edited label map gives
+    reference.update(model.label.copy(), model.overlay_style, model.case.affine[:3, 3], model.spacing)
+    assert set(surfaces.actors) == set(reference.actors) == {1, 2, 4}
+    for value, actor in surfaces.actors.items():
+        shown, rebuilt = (a.GetMapper().GetInput() for a in (actor, reference.actors[value]))
+        assert shown.GetNumberOfPoints() == rebuilt.GetNumberOfPoints() > 0
+        assert np.allclose(shown.GetBounds(), rebuilt.GetBounds(), atol=1e-3)
