@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -82,6 +82,9 @@ class MeasurePanel(QWidget):
         debounce_ms: delay after the last change before measuring.
         store: settings holding the minimum lesion volume (default: the user's RevSeg settings).
     """
+
+    #: the measurements now match the label map shown (after each refresh)
+    updated = Signal()
 
     def __init__(self, model: ViewerModel, parent: QWidget | None = None, debounce_ms: int = DEBOUNCE_MS,
                  store: QSettings | None = None) -> None:
@@ -182,6 +185,7 @@ class MeasurePanel(QWidget):
             cache.update(label)
             self.measurements = measurements_from_cache(cache)
         self._fill()
+        self.updated.emit()
 
     def current(self) -> Measurements | None:
         """The measurements of the label map shown now (measured first if an edit is pending)."""
