@@ -72,6 +72,28 @@ def _tensor_key(t: torch.Tensor) -> tuple:
     return (tuple(t.shape), t.stride(), t.dtype, t.device)
 
 
+def _strides(shape: tuple[int, ...], order: tuple[int, ...]) -> tuple[int, ...]:
+    """Dense strides of `shape` with dimensions laid out in `order` (innermost last)."""
+    strides, step = [0] * len(shape), 1
+    for dim in reversed(order):
+        strides[dim] = step
+        step *= shape[dim]
+    return tuple(strides)
+
+
+def _canonical(t: torch.Tensor) -> torch.Tensor:
+    """`t` with the strides of a fresh contiguous (or channels-last-3d) tensor, so that every call of a graph
+    sees one stride pattern: a channel half of a batch-1 tensor differs only in its batch stride (a view with
+    canonical strides addresses the same memory); a truly strided half is copied, as the norms would anyway."""
+    shape = tuple(t.shape)
+    if t.dim() == 5 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last_3d):
+        order = (0, 2, 3, 4, 1)
+    else:
+        t, order = t.contiguous(), tuple(range(t.dim()))
+    strides = _strides(shape, order)
+    return t if t.stride() == strides else t.as_strided(shape, strides, t.storage_offset())
+
+
 def _structure(branch: nn.Module) -> tuple:
     """What makes two branches trace to the same graph (cached on the module: it never changes)."""
     cached = branch.__dict__.get("_revseg_structure")
@@ -92,6 +114,10 @@ class BranchCompiler:
 
     def __init__(self, **compile_kwargs: Any) -> None:
         self.compile_kwargs = {"dynamic": False, "fullgraph": True, **compile_kwargs}
+        if self.compile_kwargs.get("backend", "inductor") == "inductor" and "mode" not in self.compile_kwargs:
+            # Keep the convolutions in the layout (and so the kernels) of the eager network: Inductor's layout
+            # optimisation would move them to channels-last, where the depthwise 3D kernels differ.
+            self.compile_kwargs.setdefault("options", {"layout_optimization": False})
         self.graphs: dict[tuple, Callable[..., Any] | None] = {}
         self.fallbacks = 0
 
@@ -111,6 +137,7 @@ class BranchCompiler:
     def forward(self, branch: nn.Module, base: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         """``base + branch(x)`` (no grad) through a compiled graph; None when the eager path must run."""
         params = [p for _, p in branch.named_parameters()]
+        base, x = _canonical(base), _canonical(x)
         autocast = _Autocast.current(x.device.type)
         key = ("forward", _structure(branch), _tensor_key(base), _tensor_key(x), autocast)
         inputs = (base, x, *params)
@@ -136,6 +163,7 @@ class BranchCompiler:
             path must run.
         """
         params = [p for _, p in branch.named_parameters()]
+        base, x, grad, grad_other = (_canonical(t) for t in (base, x, grad, grad_other))
         autocast = _Autocast.current(x.device.type)
         key = ("backward", _structure(branch), _tensor_key(base), _tensor_key(x), _tensor_key(grad),
                _tensor_key(grad_other), autocast)

@@ -196,6 +196,13 @@ class RevSegUNet(nn.Module):
             sequence.compiler = compiler
         return self
 
+    def compile_for_training(self, **compile_kwargs: object) -> RevSegUNet:
+        """The trainer's compiled mode: `compile_reversible` when the network is in reversible mode (the fused
+        backward measured faster than compiled modules there, docs/benchmarks.md), else `compile_blocks`."""
+        if self.execution_mode == "reversible":
+            return self.compile_reversible(**compile_kwargs)
+        return self.compile_blocks(**compile_kwargs)
+
     def uncompile_reversible(self) -> RevSegUNet:
         """Back to the eager reversible backward (undoes `compile_reversible`)."""
         for sequence in self.sequences():
