@@ -184,6 +184,8 @@ class BranchCompiler:
         try:
             traced = _trace(branch, inputs, autocast, joint)
             graph = torch.compile(traced, **self.compile_kwargs)
+        except torch.cuda.OutOfMemoryError:
+            raise  # the trace runs the branch for real: memory, not the compiler, ran out
         except Exception as error:  # noqa: BLE001 - any failure means: run this graph eagerly from now on
             self._give_up(key, "tracing", error)
             return None
@@ -196,6 +198,8 @@ class BranchCompiler:
         try:
             with torch.no_grad(), off:
                 return tuple(graph(*inputs))
+        except torch.cuda.OutOfMemoryError:
+            raise  # not a compiler problem: the caller's out-of-memory handling decides (the graph stays usable)
         except Exception as error:  # noqa: BLE001 - the first call compiles; a failure falls back to eager
             self._give_up(key, "compiling or running", error)
             return None

@@ -40,7 +40,7 @@ from trainer.config import TrainConfig  # noqa: E402
 
 log = logging.getLogger("bench_reversible_step")
 
-MODES = ("plain-eager", "reversible-default", "plain-compiled", "reversible-eager")
+MODES = ("plain-eager", "reversible-eager", "reversible-default", "plain-compiled")
 SMOKE_CONFIG = UNetConfig(base_width=8, width_multipliers=(1, 2, 3), encoder_blocks=(1, 2, 1),
                           decoder_blocks=(1, 1), norm_groups=4)
 GIB = 2**30
@@ -54,6 +54,7 @@ class Row:
     peak_gib: float | None = None
     first_step_s: float | None = None
     status: str = "ok"
+    crop_index: int = 0
 
 
 def build(mode: str, config: UNetConfig, device: torch.device, compile_kwargs: dict) -> RevSegUNet:
@@ -125,7 +126,7 @@ def release(device: torch.device) -> None:
 
 def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, device: torch.device,
             deadline: float) -> Row:
-    row = Row("x".join(map(str, crop)), mode)
+    row = Row("x".join(map(str, crop)), mode, crop_index=args.crops.index(crop))
     if time.monotonic() > deadline:
         row.status = "skipped (time limit)"
         return row
@@ -157,7 +158,8 @@ def summarise(rows: list[Row], crops: list[str]) -> dict:
         plain = [by[(crop, m)].step_ms for m in ("plain-eager", "plain-compiled")
                  if (crop, m) in by and by[(crop, m)].step_ms]
         fastest = min(plain) if plain else None
-        entry: dict[str, float | None] = {"fastest_plain_ms": fastest}
+        entry: dict[str, object] = {"fastest_plain_ms": fastest, "plain_modes_timed": [
+            m for m in ("plain-eager", "plain-compiled") if (crop, m) in by and by[(crop, m)].step_ms]}
         for mode in ("reversible-default", "reversible-eager"):
             row = by.get((crop, mode))
             ok = row is not None and row.step_ms and fastest
@@ -175,6 +177,7 @@ def summarise(rows: list[Row], crops: list[str]) -> dict:
 
 
 def table(rows: list[Row], summary: dict) -> str:
+    rows = sorted(rows, key=lambda r: (r.crop_index, MODES.index(r.mode)))
     lines = ["| crop | mode | step ms | peak GiB | first step s | / fastest plain | status |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -229,17 +232,26 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device: use --smoke for the CPU path", file=sys.stderr)
         return 2
     deadline = time.monotonic() + args.max_seconds
-    rows = [measure(mode, crop, args, device, deadline) for crop in args.crops for mode in args.modes]
     crops = ["x".join(map(str, c)) for c in args.crops]
+    # Mode by mode, cheap eager modes first, so a run cut short by compilation time still has the key rows;
+    # the JSON is rewritten after every row for the same reason.
+    rows: list[Row] = []
+    for mode in args.modes:
+        for crop in args.crops:
+            rows.append(measure(mode, crop, args, device, deadline))
+            write_json(args, rows, summarise(rows, crops), device)
     summary = summarise(rows, crops)
+    print(table(rows, summary))
+    return 0 if all(r.status.startswith(("ok", "skipped")) for r in rows) else 1
+
+
+def write_json(args: argparse.Namespace, rows: list[Row], summary: dict, device: torch.device) -> None:
     meta = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "trainer_default_compile_blocks": TrainConfig().compile_blocks, "warmup": args.warmup,
             "iters": args.iters, "bf16": args.bf16, "smoke": args.smoke,
             "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows], "summary": summary}, indent=1))
-    print(table(rows, summary))
-    return 0 if all(r.status.startswith(("ok", "skipped")) for r in rows) else 1
 
 
 if __name__ == "__main__":
