@@ -21,9 +21,11 @@ plain-eager (bound 0.35). JSON to ``--json``; a markdown table is printed last.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gc
 import json
 import logging
+import multiprocessing
 import statistics
 import sys
 import time
@@ -109,6 +111,8 @@ def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.de
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
+    if not iters:
+        return float("nan"), None, first_s
     for _ in range(iters):
         start = time.perf_counter()
         step()
@@ -149,6 +153,53 @@ def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, dev
     log.info("%s %s: %s ms, peak %s GiB, first step %s s (%s)", mode, row.crop, _fmt(row.step_ms),
              _fmt(row.peak_gib, 2), _fmt(row.first_step_s, 1), row.status)
     return row
+
+
+def static_compilation() -> None:
+    """One static compilation per crop, in this process and in the pre-warm workers alike: without this, Dynamo
+    would recompile the compiled twin's blocks with dynamic shapes at the second crop here but not in a worker,
+    and the cached graphs would not match. Training uses one patch size, so static is what it runs too."""
+    torch._dynamo.config.automatic_dynamic_shapes = False
+    torch._inductor.config.fx_graph_cache = True
+
+
+def _prewarm_one(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, device_type: str) -> str:
+    """Worker: build `mode`, run one training step at `crop` (compiling, filling Inductor's on-disk caches)."""
+    static_compilation()
+    device = torch.device(device_type)
+    start = time.perf_counter()
+    network = build(mode, args.config, device, args.compile_kwargs)
+    time_steps(network, crop, device, warmup=1, iters=0, bf16=args.bf16)
+    return f"{mode} {crop}: compiled in {time.perf_counter() - start:.0f} s"
+
+
+def prewarm(args: argparse.Namespace, timeout_s: float, device: torch.device) -> list[str]:
+    """Compile every compiled mode x crop at once, one spawned process each, before anything is timed.
+
+    Inductor's lowering runs in one thread per process, so compiling the 3 crops x 2 compiled modes side by
+    side takes about as long as the slowest one; the timed runs then load the graphs from Inductor's caches.
+    Workers still running after `timeout_s` are stopped (the timed runs then compile what is missing)."""
+    jobs = [(m, c) for m in args.modes if m in ("reversible-default", "plain-compiled") for c in args.crops]
+    if not jobs:
+        return []
+    start = time.monotonic()
+    notes = []
+    pool = concurrent.futures.ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn"))
+    futures = [pool.submit(_prewarm_one, mode, crop, args, device.type) for mode, crop in jobs]
+    done, pending = concurrent.futures.wait(futures, timeout=timeout_s)
+    for future in done:
+        error = future.exception()
+        notes.append(future.result() if error is None else f"failed: {type(error).__name__}: {str(error)[:200]}")
+        log.info("pre-warm %s", notes[-1])
+    if pending:
+        notes.append(f"{len(pending)} job(s) still compiling after {timeout_s:.0f} s: stopped")
+        log.warning("pre-warm: %s", notes[-1])
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+    pool.shutdown(wait=not pending, cancel_futures=True)
+    notes.append(f"pre-warm took {time.monotonic() - start:.0f} s")
+    log.info(notes[-1])
+    return notes
 
 
 def summarise(rows: list[Row], crops: list[str]) -> dict:
@@ -210,6 +261,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (the first pays the compilations)")
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=270.0, help="skip what is left after this")
+    parser.add_argument("--prewarm-seconds", type=float, default=150.0,
+                        help="compile all compiled modes and crops side by side first, for at most this long (0: off)")
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model and crops, aot_eager compile backend")
     args = parser.parse_args(argv)
@@ -221,6 +274,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.config, args.crops = SMOKE_CONFIG, [(16, 16, 16), (24, 16, 16)][: len(args.crops)]
         args.warmup, args.iters, args.compile_kwargs = 1, 1, {"backend": "aot_eager"}
+        args.prewarm_seconds = min(args.prewarm_seconds, 120.0)
     return args
 
 
@@ -232,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device: use --smoke for the CPU path", file=sys.stderr)
         return 2
     deadline = time.monotonic() + args.max_seconds
+    static_compilation()
+    args.prewarm_notes = prewarm(args, args.prewarm_seconds, device) if args.prewarm_seconds > 0 else []
     crops = ["x".join(map(str, c)) for c in args.crops]
     # Mode by mode, cheap eager modes first, so a run cut short by compilation time still has the key rows;
     # the JSON is rewritten after every row for the same reason.
@@ -248,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_json(args: argparse.Namespace, rows: list[Row], summary: dict, device: torch.device) -> None:
     meta = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "trainer_default_compile_blocks": TrainConfig().compile_blocks, "warmup": args.warmup,
-            "iters": args.iters, "bf16": args.bf16, "smoke": args.smoke,
+            "iters": args.iters, "bf16": args.bf16, "smoke": args.smoke, "prewarm": args.prewarm_notes,
             "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows], "summary": summary}, indent=1))
