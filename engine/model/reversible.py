@@ -20,6 +20,9 @@ Design notes (the idea follows RevNet and reformer-pytorch's reversible.py, writ
 * Autocast: the forward's autocast state (enabled, dtype, cache) is recorded and re-entered in backward,
   which the autograd engine runs on threads where autocast is off.
 * Buffers (batch-norm running statistics) are restored after the recompute so they are updated once per step.
+* Compiled graphs (`RevSegUNet.compile_reversible`, the trainer's default on CUDA): a sequence with a
+  ``compiler`` runs each supported branch as one compiled forward graph and one fused backward graph
+  (`engine.model.fused_backward`); everything above holds for them too, and unsupported branches stay eager.
 """
 
 from __future__ import annotations
@@ -247,7 +250,6 @@ class ReversibleCoupling(nn.Module):
         _accumulate(param_grads, state_g.params, g_param_grads)
         _accumulate(param_grads, state_f.params, f_param_grads)
         return x1, x2, dx1, dx2
-
 
     def _compiled_backward_step(
         self, y1: torch.Tensor, y2: torch.Tensor, dy1: torch.Tensor, dy2: torch.Tensor,
