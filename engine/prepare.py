@@ -229,6 +229,7 @@ def prepare_case(
     cancel: CancelCheck | None = None,
     outputs: Mapping[str, Path] | None = None,
     plan: InputPlan | None = None,
+    publish: bool = True,
 ) -> PreparedCase:
     """Bring a case into the model's working space and write it to ``out_dir``.
 
@@ -244,6 +245,9 @@ def prepare_case(
         outputs: the caller's final output paths (kind -> path), refused when one of them is a planned input.
         plan: an input plan the caller already made (``plan_inputs``); then ``input_path`` and ``overrides``
             are not used.
+        publish: write the prepared folder (default). False returns the same `PreparedCase` without writing
+            it (``out_dir`` is only checked and named in it), for callers that use it in memory and would
+            delete the folder anyway: writing four float32 volumes as gzip NIfTI is seconds on a small CPU.
 
     Raises:
         CaseError (a ValueError) and subclasses for bad input; OutputExistsError (a ValueError) for an
@@ -278,6 +282,8 @@ def prepare_case(
     }
     prepared = PreparedCase(case_id, out_dir, space, normalised, mask, manifest, images["t1ce"].dicom_headers)
     check_cancel(cancel, "writing")
+    if not publish:
+        return prepared
     _publish(out_dir, prepared, transforms)
     log.info("prepared %s into %s (working grid %s, exact mapping: %s)", case_id, out_dir, space.grid.shape, space.exact)
     return prepared

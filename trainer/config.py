@@ -56,9 +56,11 @@ class TrainConfig:
         auto_patch_gib: on CUDA, train with the largest cube (multiple of 32, up to the largest case edge) whose
             step fits in this many GiB, probed at start (``trainer.autopatch``); it replaces ``patch_size``.
             0 disables it; the CPU always uses ``patch_size``.
-        compile_blocks: ``torch.compile`` every MBConv block on CUDA (RevSegUNet.compile_blocks). Measured on an
-            H100 it brings the reversible step to 1.45x / 1.33x / 1.19x the twin's at 128^3 / 192^3 / 256x256x160
-            (eager: 1.55x / 1.59x / 1.37x); the first steps pay the compilation. Ignored on the CPU.
+        compile_blocks: on CUDA (ignored on the CPU), compile the MBConv blocks (``RevSegUNet.compile_for_training``):
+            the reversible network runs each branch as one compiled forward graph and one fused backward
+            graph (recompute + vector-Jacobian product + inversion, ``engine.model.fused_backward``); the plain
+            twin compiles its blocks as modules. On by default (issue 19); a graph that fails to compile is
+            logged and runs eagerly. The first steps pay the compilations. ``compile_blocks=false``: eager.
         max_minutes: time budget of the training (0: none). The schedule then follows whichever of steps or
             time is further along, so the learning rate anneals by the deadline, and training stops at the
             first step past it, validating and writing checkpoints as after the last epoch. Runs with a
@@ -115,7 +117,7 @@ class TrainConfig:
     num_workers: int = 2
     max_minutes: float = 0.0
     auto_patch_gib: float = 16.0
-    compile_blocks: bool = False
+    compile_blocks: bool = True
     real_fraction: float = 0.0
     real_augment_scale: float = 1.0
     p_bias: float = AugmentConfig.p_bias

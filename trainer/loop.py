@@ -115,7 +115,7 @@ class Trainer:
         if cfg.init_weights and not self.resume:
             self._load_initial_weights(Path(cfg.init_weights))
         if cfg.compile_blocks and ctx.device.type == "cuda":
-            self.network.compile_blocks()
+            self.network.compile_for_training()
         self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.optimizer = build_optimizer(self.network, cfg)
         self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay,

@@ -20,6 +20,9 @@ Design notes (the idea follows RevNet and reformer-pytorch's reversible.py, writ
 * Autocast: the forward's autocast state (enabled, dtype, cache) is recorded and re-entered in backward,
   which the autograd engine runs on threads where autocast is off.
 * Buffers (batch-norm running statistics) are restored after the recompute so they are updated once per step.
+* Compiled graphs (`RevSegUNet.compile_reversible`, the trainer's default on CUDA): a sequence with a
+  ``compiler`` runs each supported branch as one compiled forward graph and one fused backward graph
+  (`engine.model.fused_backward`); everything above holds for them too, and unsupported branches stay eager.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from torch.utils.checkpoint import checkpoint
 
 from engine.model.blocks import LOW_PRECISION, autocast_active
 from engine.model.eager import eager_only
+from engine.model.fused_backward import BranchCompiler
 
 MODES = ("reversible", "plain", "checkpoint")
 
@@ -172,13 +176,20 @@ class ReversibleCoupling(nn.Module):
             return branch(x)
 
     def forward_recording(
-        self, x1: torch.Tensor, x2: torch.Tensor, record_rng: bool
+        self, x1: torch.Tensor, x2: torch.Tensor, record_rng: bool, compiler: BranchCompiler | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[RngState | None, RngState | None]]:
-        """Forward (no grad) that also captures the RNG state before each stochastic branch."""
+        """Forward (no grad) that also captures the RNG state before each stochastic branch.
+
+        With a `compiler`, branches it supports run as compiled graphs (the coupling addition fused in).
+        """
         rng_f = RngState.capture(x2.device) if record_rng and _has_randomness(self.f) else None
-        y1 = _add(x1, self.f(x2))
+        y1 = _compiled_add(compiler, self.f, x1, x2)
+        if y1 is None:
+            y1 = _add(x1, self.f(x2))
         rng_g = RngState.capture(y1.device) if record_rng and _has_randomness(self.g) else None
-        y2 = _add(x2, self.g(y1))
+        y2 = _compiled_add(compiler, self.g, x2, y1)
+        if y2 is None:
+            y2 = _add(x2, self.g(y1))
         return y1, y2, (rng_f, rng_g)
 
     def _branch_backward(
@@ -207,6 +218,7 @@ class ReversibleCoupling(nn.Module):
         rng: tuple[RngState | None, RngState | None],
         states: tuple[BranchState, BranchState],
         param_grads: dict[int, torch.Tensor],
+        compiler: BranchCompiler | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Invert this coupling and back-propagate through it; parameter gradients go into `param_grads`.
 
@@ -216,9 +228,15 @@ class ReversibleCoupling(nn.Module):
             rng: the RNG states recorded for F and G by `forward_recording`.
             states: the `BranchState` of F and G.
             param_grads: id(parameter) -> gradient, accumulated in place.
+            compiler: when given, each branch it supports runs its recompute, backward, inversion and
+                gradient sum as one compiled graph (`engine.model.fused_backward`).
         Returns:
             x1, x2, dx1, dx2: the reconstructed input halves and the gradients w.r.t. them.
         """
+        if compiler is not None:
+            fused = self._compiled_backward_step(y1, y2, dy1, dy2, rng, param_grads, compiler)
+            if fused is not None:
+                return fused
         (rng_f, rng_g), (state_f, state_g) = rng, states
         g_out, g_grad_y1, g_param_grads = self._branch_backward(self.g, y1, dy2, rng_g, state_g)
         x2 = _sub(y2, g_out)
@@ -232,6 +250,41 @@ class ReversibleCoupling(nn.Module):
         _accumulate(param_grads, state_g.params, g_param_grads)
         _accumulate(param_grads, state_f.params, f_param_grads)
         return x1, x2, dx1, dx2
+
+    def _compiled_backward_step(
+        self, y1: torch.Tensor, y2: torch.Tensor, dy1: torch.Tensor, dy2: torch.Tensor,
+        rng: tuple[RngState | None, RngState | None], param_grads: dict[int, torch.Tensor], compiler: BranchCompiler,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """`backward_step` through compiled graphs; None (nothing done) when a branch needs the eager path."""
+        if any(r is not None for r in rng) or not (compiler.supports(self.f) and compiler.supports(self.g)):
+            return None
+        g_step = compiler.backward(self.g, y2, y1, dy2, dy1)  # -> x2, dx1
+        if g_step is None:
+            return None
+        x2, dx1, g_grads = g_step
+        f_step = compiler.backward(self.f, y1, x2, dx1, dy2)  # -> x1, dx2
+        if f_step is None:  # G's work is done: finish F eagerly
+            state_f = BranchState.of(self.f)
+            f_out, f_grad_x2, f_grads = self._branch_backward(self.f, x2, dx1, None, state_f)
+            x1, dx2 = _sub(y1, f_out), _add(dy2, f_grad_x2)
+            _accumulate(param_grads, state_f.params, f_grads)
+        else:
+            x1, dx2, f_grads = f_step
+            _accumulate(param_grads, _trainable_named(self.f), f_grads)
+        _accumulate(param_grads, _trainable_named(self.g), g_grads)
+        return x1, x2, dx1, dx2
+
+
+def _trainable_named(module: nn.Module) -> list[nn.Parameter]:
+    """Trainable parameters in named_parameters order (the order compiled graphs return gradients in)."""
+    return [p for _, p in module.named_parameters() if p.requires_grad]
+
+
+def _compiled_add(compiler: BranchCompiler | None, branch: nn.Module, base: torch.Tensor,
+                  x: torch.Tensor) -> torch.Tensor | None:
+    if compiler is None or not compiler.supports(branch):
+        return None
+    return compiler.forward(branch, base, x)
 
 
 def _accumulate(
@@ -253,7 +306,7 @@ class _ReversibleFunction(torch.autograd.Function):
         x1, x2 = x.chunk(2, dim=1)
         records = []
         for block in sequence.blocks:
-            x1, x2, rng = block.forward_recording(x1, x2, record_rng)
+            x1, x2, rng = block.forward_recording(x1, x2, record_rng, sequence.compiler)
             records.append(rng)
         y = torch.cat([x1, x2], dim=1)
         del x1, x2
@@ -275,10 +328,11 @@ class _ReversibleFunction(torch.autograd.Function):
         dy1, dy2 = dy.chunk(2, dim=1)
         del dy
         param_grads: dict[int, torch.Tensor] = {}
+        compiler = ctx.sequence.compiler
         with ctx.autocast.context():
             steps = zip(reversed(ctx.sequence.blocks), reversed(ctx.records), reversed(ctx.states), strict=True)
             for block, rng, states in steps:
-                y1, y2, dy1, dy2 = block.backward_step(y1, y2, dy1, dy2, rng, states, param_grads)
+                y1, y2, dy1, dy2 = block.backward_step(y1, y2, dy1, dy2, rng, states, param_grads, compiler)
         dx = torch.cat([dy1, dy2], dim=1)
         grads = tuple(param_grads.get(id(p)) for p in ctx.params)
         ctx.records = ctx.states = ctx.sequence = None
@@ -302,6 +356,8 @@ class ReversibleSequence(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.mode = mode
         self.float32_stream = float32_stream
+        #: compiled forward / fused backward graphs for the reversible mode (`RevSegUNet.compile_reversible`)
+        self.compiler: BranchCompiler | None = None
 
     @property
     def mode(self) -> str:

@@ -24,6 +24,7 @@ from torch import nn
 
 from engine.model.blocks import LOW_PRECISION, MBConv3d, autocast_active, make_activation
 from engine.model.config import UNetConfig
+from engine.model.fused_backward import BranchCompiler
 from engine.model.reversible import MODES, ReversibleCoupling, ReversibleSequence
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,35 @@ class RevSegUNet(nn.Module):
         setattr(dynamo_config, limit_name, max(getattr(dynamo_config, limit_name), wanted))
         for branch in self.branches():
             branch.compile(**compile_kwargs)
+        return self
+
+    def compile_reversible(self, **compile_kwargs: object) -> RevSegUNet:
+        """Compiled forward and fused backward graphs for the reversible mode (`engine.model.fused_backward`).
+
+        Each F / G branch then runs as one compiled call in the forward and one in the backward (recompute,
+        vector-Jacobian product, inversion and gradient sum together); branches of equal structure and
+        input shape share a graph. Other modes, and inference without grad, are unaffected. A graph that
+        fails to trace or compile is logged and runs eagerly. Weights and state-dict keys are unchanged.
+
+        Args:
+            compile_kwargs: passed to `torch.compile` for every graph (e.g. backend="aot_eager").
+        """
+        compiler = BranchCompiler(**compile_kwargs)
+        for sequence in self.sequences():
+            sequence.compiler = compiler
+        return self
+
+    def compile_for_training(self, **compile_kwargs: object) -> RevSegUNet:
+        """The trainer's compiled mode: `compile_reversible` when the network is in reversible mode (the fused
+        backward measured faster than compiled modules there, docs/benchmarks.md), else `compile_blocks`."""
+        if self.execution_mode == "reversible":
+            return self.compile_reversible(**compile_kwargs)
+        return self.compile_blocks(**compile_kwargs)
+
+    def uncompile_reversible(self) -> RevSegUNet:
+        """Back to the eager reversible backward (undoes `compile_reversible`)."""
+        for sequence in self.sequences():
+            sequence.compiler = None
         return self
 
     # --------------------------------------------------------------------------------------- forward

@@ -64,6 +64,17 @@ def test_brats_like_input_is_exact_and_loadable(tmp_path: Path) -> None:
     assert prepared.as_case().volumes["t1ce"].data is prepared.volumes["t1ce"]
 
 
+def test_unpublished_prepare_returns_the_same_case_and_writes_nothing(tmp_path: Path) -> None:
+    source = brats_case(tmp_path / "in")
+    written = prepare_case(source, tmp_path / "out")
+    kept = prepare_case(source, tmp_path / "memory", publish=False)
+    assert not (tmp_path / "memory").exists()
+    assert kept.case_id == written.case_id and kept.space.grid.same_as(written.space.grid)
+    assert np.array_equal(kept.brain_mask, written.brain_mask)
+    for role in ROLES:
+        assert np.array_equal(kept.volumes[role], written.volumes[role])
+
+
 def test_misaligned_contrasts_are_registered_to_the_t1ce(tmp_path: Path) -> None:
     """T2 and FLAIR on other grids (rotated 8 degrees, shifted, 1.5 mm) are aligned within ~1 mm."""
     t1ce_grid = grid_from((40, 44, 36), (1.2, 1.2, 1.2), LPS_AXES)

@@ -1,0 +1,43 @@
+"""scripts/gpu/bench_reversible_step.py on the CPU (--smoke): every mode runs, the JSON holds the ratios."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu" / "bench_reversible_step.py"
+
+
+def load_script():
+    # Importable by name (the pre-warm workers are spawned processes that import the script's functions).
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))
+    return importlib.import_module("bench_reversible_step")
+
+
+@pytest.mark.slow
+def test_smoke_run_measures_every_mode_and_writes_ratios(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    script = load_script()
+    out = tmp_path / "reversible_step.json"
+    assert script.main(["--smoke", "--crops", "16", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = {row["mode"]: row for row in result["rows"]}
+    assert set(rows) == set(script.MODES)
+    assert all(row["status"] == "ok" and row["step_ms"] > 0 for row in rows.values())
+    summary = result["summary"]["16x16x16"]
+    fastest = min(rows["plain-eager"]["step_ms"], rows["plain-compiled"]["step_ms"])
+    assert summary["fastest_plain_ms"] == fastest
+    assert summary["reversible-default_ratio"] == round(rows["reversible-default"]["step_ms"] / fastest, 3)
+    assert result["meta"]["trainer_default_compile_blocks"] is True
+    # the two compiled modes were compiled side by side in spawned workers before the timed runs
+    assert sum("compiled in" in note for note in result["meta"]["prewarm"]) == 2
+    assert "| 16x16x16 | reversible-default |" in capsys.readouterr().out
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        load_script().parse_args(["--modes", "plain-eager,turbo", "--json", "x.json"])
