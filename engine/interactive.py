@@ -243,7 +243,8 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     sources = dict(overrides) if overrides is not None else study_overrides(case)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="revseg-viewer-") as temporary:
-        prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel)
+        prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel,
+                                publish=False)  # in memory: nothing reads the folder back
     timings["prepare"], mark = time.perf_counter() - start, time.perf_counter()
     image, box = _network_input(segmenter, prepared)
     # The contrasts are in the network input now: drop the working-space volumes before the tiles run

@@ -307,7 +307,7 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
     with staging_folder(out_nifti.parent, out_nifti.name) as temporary:
         mark = time.perf_counter()
         prepared = prepare_case(plan.input_path, temporary / "prepared", config=prepare_config, progress=progress,
-                                cancel=cancel, outputs=targets, plan=plan)
+                                cancel=cancel, outputs=targets, plan=plan, publish=False)  # in memory: nothing reads it back
         timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
         label = _infer_labels(segmenter, prepared, progress, cancel)
         timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()

@@ -27,6 +27,12 @@ def staging_folders(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.name.startswith(STAGING_PREFIX)] if folder.is_dir() else []
 
 
+def wait_for_staging(folder: Path, process: subprocess.Popen) -> None:
+    """Return once ``process`` has a staging folder in ``folder`` (or has ended)."""
+    while process.poll() is None and not any(str(process.pid) in p.name for p in staging_folders(folder)):
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
 def test_ten_kills_during_segment_leave_nothing_after_the_next_run(tmp_path: Path) -> None:
     weights = tiny_checkpoint(tmp_path / "tiny.safetensors")
@@ -37,9 +43,13 @@ def test_ten_kills_during_segment_leave_nothing_after_the_next_run(tmp_path: Pat
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     full_run = time.monotonic() - start
     rng, seen_leftovers = random.Random(15), 0
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        time.sleep(rng.uniform(0.1, 1.0) * full_run)
+        if kill % 2:  # at a random moment of the run
+            time.sleep(rng.uniform(0.1, 1.0) * full_run)
+        else:  # while it stages patient data (a random moment alone missed that window on a loaded machine)
+            wait_for_staging(out.parent, process)
+            time.sleep(rng.uniform(0.0, 0.1))
         process.kill()  # SIGKILL: no cleanup code runs
         process.wait()
         seen_leftovers = max(seen_leftovers, len(staging_folders(out.parent)))
