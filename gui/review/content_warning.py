@@ -31,7 +31,6 @@ class ContentCheckController(QObject):
         self.findings: list[ContentFinding] = []
         self.proceed_anyway = False
         self.message_box: QMessageBox | None = None
-        self._case = None
         self.job = BackgroundJob(self)
         self.job.finished.connect(self._on_checked)
         self.job.failed.connect(lambda error, details: log.error("content check failed: %s\n%s", error, details))
@@ -47,7 +46,7 @@ class ContentCheckController(QObject):
 
     def _on_case_changed(self) -> None:
         self.findings, self.proceed_anyway = [], False
-        case = self._case = self.window.model.case  # type: ignore[attr-defined]
+        case = self.window.model.case  # type: ignore[attr-defined]  # not kept: a segmentation replaces it
         if case is None:
             return
         if self.job.busy:
