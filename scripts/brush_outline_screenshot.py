@@ -24,9 +24,9 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from gui.editing import edit_panel  # noqa: E402
 from gui.shell.app import create_application  # noqa: E402
 from gui.shell.main_window import MainWindow  # noqa: E402
+from gui.shell.workstation import build_workstation  # noqa: E402
 
 log = logging.getLogger("brush_outline_screenshot")
 REAL = ROOT.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_application()
     layout_store = QSettings(str(Path(tempfile.mkdtemp()) / "layout.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(layout_store=layout_store)  # the user's saved layout neither read nor changed
-    controller = edit_panel.install(window)
+    store = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
+    # the whole workstation, as users see it; the user's saved layout and settings neither read nor changed
+    window = build_workstation(MainWindow(layout_store=layout_store), store)
+    controller = window.edit_controller
     window.resize(1280, 900)
     window.move(0, 0)
     window.show()
