@@ -30,7 +30,6 @@ from engine.export.atomic import check_writable, write_bytes_atomic
 from engine.export.sidecar import postprocessing_record
 from engine.inference.postprocess import (
     PostprocessConfig,
-    count_lesions,
     label_volumes_ml,
     labels_from_regions,
     labels_from_softmax,
@@ -40,6 +39,8 @@ from engine.inference.predictor import Predictor, PredictorConfig, use_all_cores
 from engine.io.guess import ROLES
 from engine.io.inputs import InputPlan
 from engine.io.preflight import preflight_segment, segment_targets, sidecar_path  # noqa: F401 - sidecar_path re-exported
+from engine.labels import to_brats2020
+from engine.lesions import lesion_table
 from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
 from engine.staging import staging_folder
@@ -62,7 +63,7 @@ class SegmentResult:
         tile: tile edge used; batch: tiles per forward.
         timings_s: stage -> seconds (load, prepare, infer, postprocess, export, total).
         volumes_ml: NCR, ED, ET, TC, WT on the native grid.
-        lesions: connected components of the whole tumour.
+        lesions: whole-tumour components of at least 0.1 mL (the lesion table's count; smaller ones are small foci).
         demo: the weights are demo weights (not for clinical use).
         et_suppressed: small-ET suppression turned the ET into necrosis.
         weights: the weights file's name.
@@ -300,6 +301,12 @@ def _make_parent(folder: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
+def _lesion_count(native: np.ndarray, spacing: tuple[float, float, float]) -> int:
+    """Lesions as the sidecar, the report and the GUI's lesion table count them: whole-tumour components of at
+    least the table's minimum volume (0.1 mL) on the native grid; smaller specks are small foci, not lesions."""
+    return len(lesion_table(to_brats2020(native), spacing).lesions)
+
+
 def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path], segmenter: Segmenter,
                       timings: dict[str, float], start: float, force: bool, progress: ProgressCallback | None,
                       cancel: CancelCheck | None, prepare_config: PrepareConfig) -> SegmentResult:
@@ -329,7 +336,7 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
     voxel_ml = prepared.space.native.voxel_volume_ml
     return SegmentResult(prepared.case_id, files, str(attempt.device), attempt.tile, attempt.batch,
                          {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
-                         count_lesions(native), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
+                         _lesion_count(native, prepared.space.native.spacing), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
                          processed.removed_components, processed.et_components_relabelled,
                          skipped_registrations(prepared.manifest))
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 import pytest
 
 import main
@@ -125,3 +126,26 @@ def test_postprocessing_defaults_come_from_the_engine(tmp_path: Path, weights: P
     record = json.loads((tmp_path / "seg.json").read_text())["postprocessing"]
     assert code == 0 and record["min_component_ml"] == DEFAULT_MIN_COMPONENT_ML
     assert record["min_et_component_ml"] == DEFAULT_MIN_ET_COMPONENT_ML
+
+
+def test_summary_counts_lesions_as_the_sidecar_table_does(tmp_path: Path, weights: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # no component removal: the tiny network's specks stay, and only the lesion table's 0.1 mL rule separates
+    # lesions from small foci; the terminal must say what the sidecar (and the report, the GUI table) says
+    code, stdout, _ = run_main(capsys, "segment", str(small_case(tmp_path / "case")), "-o", str(tmp_path / "seg.nii.gz"),
+                               "--weights", str(weights), "--device", "cpu", "--tile", "32", "--min-lesion-ml", "0",
+                               "--min-et-component-ml", "0")
+    measurements = json.loads((tmp_path / "seg.json").read_text())["measurements"]
+    line = next(line for line in stdout.splitlines() if line.startswith("lesions:"))
+    assert code == 0 and int(line.split()[1]) == measurements["lesion_count"]
+
+
+def test_a_speck_below_the_table_minimum_is_not_counted_as_a_lesion() -> None:
+    from engine.inference.postprocess import count_lesions
+    from engine.segment import _lesion_count
+
+    label = np.zeros((40, 40, 40), np.uint8)
+    label[5:15, 5:15, 5:15] = 2  # 1 mL at 1 mm
+    label[30:32, 30:32, 30:32] = 4  # a 0.008 mL speck: a small focus
+    label[20:25, 30:35, 30:35] = 1  # 0.125 mL: a lesion (>= 0.1 mL)
+    assert count_lesions(label) == 3 and _lesion_count(label, (1.0, 1.0, 1.0)) == 2
