@@ -17,6 +17,11 @@ from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 
 from gui.settings_store import app_settings, load_window_layout, save_window_layout
 
+#: Version of the dock arrangement. Raise it when the default arrangement changes (a dock added or moved):
+#: a layout saved by an earlier version is then ignored instead of putting the new docks where old ones were.
+#: 2: the Measurements dock with its lesion table sits below the views (issue 17).
+LAYOUT_VERSION = 2
+
 
 class WindowLayoutMixin:
     """Expects ``layout_store``, ``layout_restored``, ``toolbar``, ``toolbar_open_action``, ``open_action`` and
@@ -35,12 +40,12 @@ class WindowLayoutMixin:
             if geometry is not None:
                 self.restoreGeometry(geometry)
             if state is not None:
-                self.restoreState(state)
+                self.restoreState(state, LAYOUT_VERSION)  # False, and nothing moves, for another version
         super().showEvent(event)
 
     def save_layout(self) -> None:
         """Store the window's geometry and its dock / toolbar layout (done on close)."""
-        save_window_layout(self._store(), self.saveGeometry(), self.saveState())
+        save_window_layout(self._store(), self.saveGeometry(), self.saveState(LAYOUT_VERSION))
 
     def _adopt_open_action(self, action: QAction) -> None:
         """Show ``action`` as the toolbar's Open button if it owns the Open key (the study dialog's Open Study...);

@@ -41,7 +41,7 @@ def build_workstation(window: MainWindow | None = None, store: QSettings | None 
         store: where settings and recent studies live (default: the user's RevSeg settings; tests pass a file).
     """
     configure_allocator()  # volume-sized arrays get their own mappings, returned to the system when freed
-    window = window or MainWindow()
+    window = window or MainWindow(layout_store=store)  # a test's or script's store keeps its layout too
     window.open_action.setShortcut(QKeySequence())  # Ctrl+O opens a study (any folder, files or DICOM) instead
     window.studies = study_dialog.install(window, store)
     window.segment_settings = settings_dialog.install(window, store)

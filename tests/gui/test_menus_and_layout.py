@@ -11,8 +11,14 @@ from PySide6.QtWidgets import QDockWidget
 
 from gui.review import settings_dialog
 from gui.review.settings_dialog import SegmentationSettings
-from gui.settings_store import InteractionSettings, load_interaction_settings, load_window_layout
+from gui.settings_store import (
+    InteractionSettings,
+    load_interaction_settings,
+    load_window_layout,
+    save_window_layout,
+)
 from gui.shell.main_window import MainWindow
+from gui.shell.window_layout import LAYOUT_VERSION
 from tests.gui.qt_helpers import load, open_window
 from tests.gui.segment_helpers import isolated_store, shown_workstation
 
@@ -119,6 +125,19 @@ def test_window_geometry_and_docks_are_restored_at_start(qtbot, tmp_path: Path) 
     assert (second.width(), second.height()) == (870, 640)
     assert second.dockWidgetArea(second.review_panel) == Qt.DockWidgetArea.LeftDockWidgetArea
     assert isinstance(second.review_panel, QDockWidget)
+
+
+def test_a_layout_saved_by_another_layout_version_is_ignored(qtbot, tmp_path: Path) -> None:
+    old = MainWindow(layout_store=isolated_store(tmp_path))
+    qtbot.addWidget(old)
+    old.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, old.review_panel)
+    save_window_layout(isolated_store(tmp_path), old.saveGeometry(), old.saveState())  # version 0: what earlier RevSeg saved
+    window = MainWindow(layout_store=isolated_store(tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.dockWidgetArea(window.review_panel) == Qt.DockWidgetArea.RightDockWidgetArea  # the default
+    assert LAYOUT_VERSION > 0
 
 
 def test_settings_dialog_fits_a_long_path_and_its_whole_error_text(qtbot, tmp_path: Path) -> None:
