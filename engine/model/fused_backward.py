@@ -34,17 +34,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.model.precision import add_keeping_dtype, sub_keeping_dtype
+
 log = logging.getLogger(__name__)
-
-
-def _residual_add(base: torch.Tensor, branch_out: torch.Tensor) -> torch.Tensor:
-    out = torch.add(base, branch_out)
-    return out if out.dtype == base.dtype else out.to(base.dtype)
-
-
-def _residual_sub(base: torch.Tensor, branch_out: torch.Tensor) -> torch.Tensor:
-    out = torch.sub(base, branch_out)
-    return out if out.dtype == base.dtype else out.to(base.dtype)
 
 
 @dataclass(frozen=True)
@@ -222,7 +214,7 @@ def _trace(branch: nn.Module, inputs: tuple, autocast: _Autocast, joint: bool) -
         return torch.func.functional_call(branch, dict(zip(names, params, strict=True)), (x,))
 
     def forward(base: torch.Tensor, x: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor]:
-        return (_residual_add(base, call(x, params)),)
+        return (add_keeping_dtype(base, call(x, params)),)
 
     def backward(base: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, grad_other: torch.Tensor,
                  *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -231,7 +223,7 @@ def _trace(branch: nn.Module, inputs: tuple, autocast: _Autocast, joint: bool) -
         grads = torch.autograd.grad(out, wanted, grad.to(out.dtype), allow_unused=True)
         grad_x = grads[0] if grads[0] is not None else torch.zeros_like(x)
         param_grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads[1:], wanted[1:], strict=True)]
-        return (_residual_sub(base, out.detach()), _residual_add(grad_other, grad_x), *param_grads)
+        return (sub_keeping_dtype(base, out.detach()), add_keeping_dtype(grad_other, grad_x), *param_grads)
 
     if not joint:
         with torch.no_grad(), autocast.context():

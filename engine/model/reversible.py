@@ -38,19 +38,9 @@ from torch.utils.checkpoint import checkpoint
 from engine.model.blocks import LOW_PRECISION, autocast_active
 from engine.model.eager import eager_only
 from engine.model.fused_backward import BranchCompiler
+from engine.model.precision import add_keeping_dtype, sub_keeping_dtype
 
 MODES = ("reversible", "plain", "checkpoint")
-
-
-def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a + b kept in a's dtype, so the residual stream's dtype never changes along a sequence."""
-    out = torch.add(a, b)
-    return out if out.dtype == a.dtype else out.to(a.dtype)
-
-
-def _sub(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    out = torch.sub(a, b)
-    return out if out.dtype == a.dtype else out.to(a.dtype)
 
 
 @dataclass(frozen=True)
@@ -155,8 +145,8 @@ class ReversibleCoupling(nn.Module):
         self.g = g
 
     def forward_halves(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y1 = _add(x1, self.f(x2))
-        return y1, _add(x2, self.g(y1))
+        y1 = add_keeping_dtype(x1, self.f(x2))
+        return y1, add_keeping_dtype(x2, self.g(y1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat(self.forward_halves(*x.chunk(2, dim=1)), dim=1)
@@ -165,8 +155,8 @@ class ReversibleCoupling(nn.Module):
         """Reconstruct the input from the output (no gradients; branches must be in the same mode)."""
         y1, y2 = y.chunk(2, dim=1)
         with torch.no_grad():
-            x2 = _sub(y2, self.g(y1))
-            x1 = _sub(y1, self.f(x2))
+            x2 = sub_keeping_dtype(y2, self.g(y1))
+            x1 = sub_keeping_dtype(y1, self.f(x2))
         return torch.cat([x1, x2], dim=1)
 
     def _call(self, branch: nn.Module, x: torch.Tensor, rng: RngState | None) -> torch.Tensor:
@@ -185,11 +175,11 @@ class ReversibleCoupling(nn.Module):
         rng_f = RngState.capture(x2.device) if record_rng and _has_randomness(self.f) else None
         y1 = _compiled_add(compiler, self.f, x1, x2)
         if y1 is None:
-            y1 = _add(x1, self.f(x2))
+            y1 = add_keeping_dtype(x1, self.f(x2))
         rng_g = RngState.capture(y1.device) if record_rng and _has_randomness(self.g) else None
         y2 = _compiled_add(compiler, self.g, x2, y1)
         if y2 is None:
-            y2 = _add(x2, self.g(y1))
+            y2 = add_keeping_dtype(x2, self.g(y1))
         return y1, y2, (rng_f, rng_g)
 
     def _branch_backward(
@@ -239,14 +229,14 @@ class ReversibleCoupling(nn.Module):
                 return fused
         (rng_f, rng_g), (state_f, state_g) = rng, states
         g_out, g_grad_y1, g_param_grads = self._branch_backward(self.g, y1, dy2, rng_g, state_g)
-        x2 = _sub(y2, g_out)
+        x2 = sub_keeping_dtype(y2, g_out)
         del g_out, y2
-        dx1 = _add(dy1, g_grad_y1)
+        dx1 = add_keeping_dtype(dy1, g_grad_y1)
         del g_grad_y1, dy1
         f_out, f_grad_x2, f_param_grads = self._branch_backward(self.f, x2, dx1, rng_f, state_f)
-        x1 = _sub(y1, f_out)
+        x1 = sub_keeping_dtype(y1, f_out)
         del f_out, y1
-        dx2 = _add(dy2, f_grad_x2)
+        dx2 = add_keeping_dtype(dy2, f_grad_x2)
         _accumulate(param_grads, state_g.params, g_param_grads)
         _accumulate(param_grads, state_f.params, f_param_grads)
         return x1, x2, dx1, dx2
@@ -266,7 +256,7 @@ class ReversibleCoupling(nn.Module):
         if f_step is None:  # G's work is done: finish F eagerly
             state_f = BranchState.of(self.f)
             f_out, f_grad_x2, f_grads = self._branch_backward(self.f, x2, dx1, None, state_f)
-            x1, dx2 = _sub(y1, f_out), _add(dy2, f_grad_x2)
+            x1, dx2 = sub_keeping_dtype(y1, f_out), add_keeping_dtype(dy2, f_grad_x2)
             _accumulate(param_grads, state_f.params, f_grads)
         else:
             x1, dx2, f_grads = f_step
