@@ -125,3 +125,16 @@ def write_synthetic_case(
 def synthetic_case(tmp_path: Path) -> Path:
     """A tiny BraTS-2020-named case with labels, stored LPS like BraTS."""
     return write_synthetic_case(tmp_path / "SYN-001")
+
+
+@pytest.fixture
+def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201 - pytest-qt
+    """The whole workstation, shown, with tiny weights and settings in ``tmp_path``; closed afterwards without
+    the unsaved-edits question (a test's edits are not kept). Modules that need another teardown define their own."""
+    from tests.gui.segment_helpers import shown_workstation
+
+    window = shown_workstation(qtbot, tmp_path, monkeypatch)
+    qtbot.addWidget(window)
+    yield window
+    window.autosave.discard()
+    window.close()

@@ -14,19 +14,11 @@ from engine.content_check import check_volume
 from tests.gui.qt_helpers import load
 from tests.gui.segment_helpers import (
     case_folder,
-    shown_workstation,
     tiny_weights,
     use_weights,
 )
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
-    return window
 
 
 def _replace_t1(folder: Path, make) -> Path:

@@ -12,17 +12,8 @@ from PySide6.QtCore import QEvent, Qt
 
 from gui.shell.label_updates import IDLE_DELAY_MS, STROKE_PAUSE_MS
 from tests.gui.qt_helpers import load, qt_position, send_mouse
-from tests.gui.segment_helpers import shown_workstation
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    yield window
-    window.autosave.discard()  # the stroke is an unsaved edit: closing would ask first
-    window.close()
 
 
 def test_a_stroke_updates_surfaces_and_measurements_when_the_button_is_released(qtbot, workstation,

@@ -20,21 +20,11 @@ from tests.gui.qt_helpers import load
 from tests.gui.segment_helpers import (
     RUN_TIMEOUT_MS,
     case_folder,
-    shown_workstation,
     tiny_weights,
     use_weights,
 )
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
-    yield window
-    window.autosave.discard()
-    window.close()
 
 
 def test_a_second_case_frees_the_first_case_and_its_segmentation(qtbot, workstation, tmp_path: Path,

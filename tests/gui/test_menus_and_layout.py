@@ -20,17 +20,9 @@ from gui.settings_store import (
 from gui.shell.main_window import MainWindow
 from gui.shell.window_layout import LAYOUT_VERSION
 from tests.gui.qt_helpers import load, open_window
-from tests.gui.segment_helpers import isolated_store, shown_workstation
+from tests.gui.segment_helpers import isolated_store
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
-    yield window
-    window.close()
 
 
 def _plain(text: str) -> str:

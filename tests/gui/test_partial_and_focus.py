@@ -3,8 +3,6 @@ Segment the views jump to the largest lesion, so a label is visible in all three
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,19 +12,11 @@ from tests.gui.qt_helpers import grey_pixels, load, pixels
 from tests.gui.segment_helpers import (
     RUN_TIMEOUT_MS,
     case_folder,
-    shown_workstation,
     tiny_weights,
     use_weights,
 )
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
-    return window
 
 
 def test_three_contrast_study_opens_and_views(qtbot, workstation, tmp_path):

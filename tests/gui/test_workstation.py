@@ -13,20 +13,11 @@ from tests.gui.qt_helpers import load
 from tests.gui.segment_helpers import (
     RUN_TIMEOUT_MS,
     case_folder,
-    shown_workstation,
     tiny_weights,
     use_weights,
 )
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
-    yield window
-    window.close()
 
 
 def test_every_module_is_installed_and_no_shortcut_is_used_twice(workstation) -> None:
