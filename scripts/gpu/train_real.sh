@@ -13,6 +13,8 @@
 # Round 3 (one model on every GPU of the machine through torchrun/DDP, detached):
 #   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
 #   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
+# Round 4 (S4 = synthetic-only continuation on both GPUs, then B and the three L twins from S4, two per GPU):
+#   bash scripts/gpu/train_real.sh finetune INIT MIN                   B + L-* from INIT, MIN minutes, detached
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
@@ -81,6 +83,18 @@ launch)
   launch_model L-TCGA-DU-7294 $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$(real_without TCGA-DU-7294)"
   launch_model B $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$REAL"
   ;;
+finetune)
+  # Round 4: the bundled model and its three leave-one-out twins, fine-tuned side by side from one checkpoint
+  # that saw no real case (synthetic-only S4), so every twin is the bundled recipe without its scored case.
+  INIT=$2 MIN=$3
+  [ -d "$REAL" ] || { echo "no real cases: carry .pack/real or stage it first"; exit 2; }
+  [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
+  launch_model L-BraTS-GLI-00000-000 0 "$INIT" "$MIN" "$SYNTH/train" "$(real_without BraTS-GLI-00000-000)"
+  launch_model L-BraTS-GLI-00001-000 $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$(real_without BraTS-GLI-00001-000)"
+  launch_model L-TCGA-DU-7294 0 "$INIT" "$MIN" "$SYNTH/train" "$(real_without TCGA-DU-7294)"
+  launch_model B $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$REAL"
+  sleep 75; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv; uptime
+  ;;
 launch-ddp)
   NAME=$2 INIT=$3 MIN=$4; shift 4
   [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
@@ -141,7 +155,7 @@ score)
   python3 scripts/gpu/score_crops.py --cache "$RUNS/B/cache" --cases "$(IFS=,; echo "${CASES[*]}")" "${args[@]}" \
     --out "$OUT/real_scores.json"
   ;;
-*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | launch-ddp NAME INIT MIN DATA... | score-heldout NAME=CKPT... | wait MIN | pack NAME..."; exit 2 ;;
+*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | finetune INIT MIN | launch-ddp NAME INIT MIN DATA... | score-heldout NAME=CKPT... | wait MIN | pack NAME..."; exit 2 ;;
 esac
 echo "== runs =="
 for log in "$RUNS"/*.log; do

@@ -134,7 +134,8 @@ def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa
     from tests.gui.segment_helpers import shown_workstation
 
     window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    qtbot.addWidget(window)
+    # pytest-qt closes its widgets before fixture teardown: the edits must be discarded first, or closeEvent
+    # opens the modal unsaved-edits box and the test hangs (a CI run timed out this way).
+    qtbot.addWidget(window, before_close_func=lambda shown: shown.autosave.discard())
     yield window
-    window.autosave.discard()
     window.close()
