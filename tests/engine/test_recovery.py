@@ -74,8 +74,8 @@ def test_file_of_a_process_killed_while_autosaving_restores_the_last_complete_sa
         sys.path.insert(0, {str(REPO)!r})
         from engine.recovery import write_recovery
         label = np.zeros((20, 18, 10), np.uint8)
-        for step in range(1, 100000):
-            label[...] = step % 250
+        for step in range(1, 62500):  # the step in base 250 (uint8): low digit in the first half, high in the second
+            label[:10], label[10:] = step % 250, step // 250
             write_recovery(label, case_id="C1", folder={str(tmp_path)!r})
             if step == 3:
                 print("saved", flush=True)
@@ -91,5 +91,7 @@ def test_file_of_a_process_killed_while_autosaving_restores_the_last_complete_sa
     assert process.returncode == -signal.SIGKILL
     found = recovery.find_recovery("C1", tmp_path)
     assert found is not None
-    assert np.unique(found.label).size == 1 and int(found.label.flat[0]) >= 3 and found.ai_label is None
+    low, high = found.label[:10], found.label[10:]
+    assert np.unique(low).size == 1 and np.unique(high).size == 1 and found.ai_label is None  # one save, whole
+    assert int(high.flat[0]) * 250 + int(low.flat[0]) >= 3  # a save after the third (a fast writer passes 250)
     assert [r.case_id for r in recovery.list_recoveries()] == ["C1"]  # a torn temporary file is not listed
