@@ -21,22 +21,18 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import (
     QActionEvent,
     QCloseEvent,
-    QCursor,
     QDragEnterEvent,
     QDropEvent,
 )
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
-    QGridLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSlider,
-    QStackedWidget,
     QWidget,
 )
 
@@ -45,11 +41,12 @@ from engine.labels import LABEL_INFO
 from engine.notice import STATUS_NOTICE
 from engine.patient import PatientInfo, read_patient_info
 from gui.review.review_panel import ReviewPanel
+from gui.shell.view_layout import ViewLayoutMixin
 from gui.shell.window_layout import WindowLayoutMixin
 from gui.shell.window_menus import ControlsDialog, build_menus, controls_html, legend_tooltip
 from gui.study.case_loader import CaseLoader, LoadedCase
 from gui.viewer.modality_grid import ModalityGrid
-from gui.viewer.orientation import AXIAL, CORONAL, SAGITTAL, Plane
+from gui.viewer.orientation import AXIAL, CORONAL, SAGITTAL
 from gui.viewer.slice_interaction import EditTool
 from gui.viewer.slice_view import SliceView
 from gui.viewer.viewer_model import DISPLAY_NAMES, ViewerModel, window_presets
@@ -58,7 +55,7 @@ from gui.viewer.volume_view import VolumeView
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowLayoutMixin, QMainWindow):
+class MainWindow(ViewLayoutMixin, WindowLayoutMixin, QMainWindow):
     """RevSeg's viewer window.
 
     Signals:
@@ -147,23 +144,6 @@ class MainWindow(WindowLayoutMixin, QMainWindow):
         return (*self.slice_views, self.volume_view, *self.grid_views)
 
     # --- construction -----------------------------------------------------------------------------------
-    def _build_layout(self) -> None:
-        layout_page = QWidget()
-        grid = QGridLayout(layout_page)
-        grid.setContentsMargins(2, 2, 2, 2)
-        grid.setSpacing(2)
-        grid.addWidget(self.axial_view, 0, 0)
-        grid.addWidget(self.coronal_view, 0, 1)
-        grid.addWidget(self.sagittal_view, 1, 0)
-        grid.addWidget(self.volume_view, 1, 1)
-        for index in (0, 1):
-            grid.setRowStretch(index, 1)
-            grid.setColumnStretch(index, 1)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(layout_page)
-        self.stack.addWidget(self.modality_grid)
-        self.setCentralWidget(self.stack)
-
     def _build_toolbar(self) -> None:
         self.toolbar = toolbar = self.addToolBar("Display")
         toolbar.setObjectName("display-toolbar")
@@ -341,61 +321,7 @@ class MainWindow(WindowLayoutMixin, QMainWindow):
         self.opacity_slider.setValue(round(self.model.overlay_opacity * 100))
         self.opacity_slider.blockSignals(False)
 
-    def reset_views(self) -> None:
-        for view in self.slice_views:
-            view.reset_view()
-        self.modality_grid.reset_views()
-        self.volume_view.reset_camera()
-
-    # --- layout modes and editing -----------------------------------------------------------------------
-    def set_grid_mode(self, on: bool) -> None:
-        """Show the modality grid (True) or the 2 x 2 plane layout (False)."""
-        self.restore_views()
-        self.stack.setCurrentIndex(1 if on else 0)
-        self.grid_action.blockSignals(True)
-        self.grid_action.setChecked(bool(on))
-        self.grid_action.blockSignals(False)
-        self.statusBar().showMessage("Modality grid: T1, T1ce, T2, FLAIR at the same slice" if on else
-                                     "Axial, coronal, sagittal and 3D", 3000)
-
-    def set_grid_plane(self, plane: Plane) -> None:
-        """Show ``plane`` in the modality grid, and the grid itself."""
-        self.modality_grid.set_plane(plane)
-        for name, action in self.grid_plane_actions.items():
-            action.setChecked(name == plane.name)
-        self.set_grid_mode(True)
-
-    def toggle_maximized(self, view: QWidget) -> None:
-        """Maximise ``view`` within its layout (the 2 x 2 planes or the modality grid), or restore the layout."""
-        if self.maximized_view is view:
-            self.restore_views()
-            return
-        self.restore_views()
-        siblings = self.grid_views if view in self.grid_views else (*self.slice_views, self.volume_view)
-        for other in siblings:
-            other.setVisible(other is view)
-        row, column, _, _ = _grid_layout(view).getItemPosition(_grid_layout(view).indexOf(view))
-        _set_stretches(_grid_layout(view), row, column)  # empty rows and columns would keep their stretch
-        self.maximized_view = view
-
-    def restore_views(self) -> None:
-        """Back to the full layout after a maximised view."""
-        for view in self.all_views:
-            view.setVisible(True)
-        for view in (self.axial_view, self.grid_views[0]):
-            _set_stretches(_grid_layout(view), None, None)
-        self.maximized_view = None
-
-    def toggle_focused_view(self) -> None:
-        """Maximise the view under the mouse (the axial view if none), or restore the layout."""
-        if self.maximized_view is not None:
-            self.restore_views()
-            return
-        under = QApplication.widgetAt(QCursor.pos())
-        shown = [v for v in self.all_views if v.isVisible()]
-        view = next((v for v in shown if under is not None and (v is under or v.isAncestorOf(under))), shown[0])
-        self.toggle_maximized(view)
-
+    # --- editing ---------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """A left double-click on a view (without an editing tool) maximises it or restores the layout; an action
         with the Open key added to the File menu becomes the toolbar's Open button."""
@@ -495,14 +421,3 @@ def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
             if path.is_file():
                 return path.parent
     return None
-
-
-def _grid_layout(view: QWidget) -> QGridLayout:
-    return view.parentWidget().layout()  # type: ignore[return-value]
-
-
-def _set_stretches(grid: QGridLayout, row: int | None, column: int | None) -> None:
-    """Stretch only ``row`` and ``column`` of a 2 x 2 grid (None: both rows and columns evenly)."""
-    for index in (0, 1):
-        grid.setRowStretch(index, 1 if row is None or index == row else 0)
-        grid.setColumnStretch(index, 1 if column is None or index == column else 0)
