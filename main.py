@@ -214,7 +214,8 @@ def _run_segment(args: argparse.Namespace) -> int:
         prepare_pacs_segment(args)
     plan = None if args.batch else _preflight_segment(args)
     from engine.inference.postprocess import PostprocessConfig
-    from engine.segment import segment_case, segment_dataset
+    from engine.segment import segment_case
+    from engine.segment_dataset import segment_dataset
 
     def report(stage: str, done: int, total: int) -> None:
         print(f"\rsegment: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)

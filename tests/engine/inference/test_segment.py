@@ -21,8 +21,8 @@ from engine.segment import (
     load_segmenter,
     nib_label,
     segment_case,
-    segment_dataset,
 )
+from engine.segment_dataset import segment_dataset
 from tests.engine.inference.helpers import small_case, tiny_checkpoint
 
 
