@@ -1,4 +1,4 @@
-"""Export > NIfTI / DICOM-SEG: the shown label map through ``engine.interactive.export_for_viewer``.
+"""Export > NIfTI / DICOM-SEG: the shown label map through ``engine.viewer_export.export_for_viewer``.
 
 Each export writes the label map on the native T1ce grid (``CASE_seg.nii.gz`` or ``CASE_seg.dcm``, plus the
 T1ce as DICOM when the case came as NIfTI) with the JSON provenance sidecar (``CASE_seg.json``), then reads
@@ -21,8 +21,8 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from engine.errors import OutputExistsError
-from engine.interactive import ViewerExport, export_for_viewer
 from engine.patient import DEFAULT_EXPORT_PATTERN, PatientInfo, export_stem
+from engine.viewer_export import ViewerExport, export_for_viewer
 from gui.background import BackgroundJob
 from gui.menus import make_action, menu_named
 from gui.settings_store import app_settings

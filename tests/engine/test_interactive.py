@@ -16,13 +16,13 @@ from engine.inference.predictor import PredictorConfig
 from engine.interactive import (
     STAGES,
     canonical_grid,
-    export_for_viewer,
     load_study,
     normalised_entropy,
     segment_for_viewer,
     viewer_stage,
 )
 from engine.segment import load_segmenter
+from engine.viewer_export import export_for_viewer
 from tests.engine.inference.helpers import small_case, tiny_checkpoint
 from tests.engine.synthetic_cases import write_dicom_study
 from tests.engine.test_prepare import BRATS_LIKE
