@@ -300,7 +300,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         from engine.bench.inference import main as bench_inference
 
         return bench_inference(args.options)
-    from engine.bench.memory import main as bench_memory
+    from engine.bench.memory_cli import main as bench_memory
 
     return bench_memory(args.options)
 

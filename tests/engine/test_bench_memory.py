@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.bench.memory import Case, largest_fitting, main
+from engine.bench.memory import Case, largest_fitting
+from engine.bench.memory_cli import main
 from engine.oom import is_out_of_memory
 
 ROOT = Path(__file__).resolve().parents[2]
