@@ -15,19 +15,10 @@ from engine.notice import CLINICAL_NOTICE
 from gui.viewer.viewer_model import default_window_levels
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_dicom_study
 from tests.gui.qt_helpers import load
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, shown_workstation
+from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder
 
 pytestmark = pytest.mark.gui
 STUDY_GRID = grid_from((40, 44, 36), (1, 1, 1), LPS_AXES)
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    yield window
-    window.autosave.discard()
-    window.close()
-    window.deleteLater()
 
 
 def _export(qtbot, window, kind: str, folder: Path) -> dict[str, Path]:

@@ -18,22 +18,13 @@ from engine.interactive import load_study
 from gui.viewer.viewer_model import default_window_levels
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, write_dicom_study
 from tests.gui.qt_helpers import load, send_drag_enter, send_drop, url_mime
-from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder, shown_workstation
+from tests.gui.segment_helpers import RUN_TIMEOUT_MS, case_folder
 
 pytestmark = pytest.mark.gui
 STUDY_GRID = grid_from((40, 44, 36), (1, 1, 1), LPS_AXES)
 ITKIMAGE2SEGIMAGE = shutil.which("itkimage2segimage", path=str(Path(sys.executable).parent)) or shutil.which(
     "itkimage2segimage")
 CATEGORY = {"CodeValue": "49755003", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Morphologically Altered Structure"}
-
-
-@pytest.fixture
-def workstation(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    window = shown_workstation(qtbot, tmp_path, monkeypatch)
-    yield window
-    window.autosave.discard()
-    window.close()
-    window.deleteLater()
 
 
 def _tumour(shape) -> np.ndarray:
