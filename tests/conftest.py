@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The suite's many tiny random networks run eagerly: an ONNX export per network would cost seconds each.
+# tests/engine/inference/test_onnx_cpu.py tests the ONNX Runtime path (the product's CPU default) against it;
+# REVSEG_CPU_BACKEND=onnxruntime ./run-tests runs everything through it.
+os.environ.setdefault("REVSEG_CPU_BACKEND", "eager")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"

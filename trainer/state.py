@@ -83,6 +83,7 @@ def validate_cases(model: nn.Module, cases: list[CachedCase], device: torch.devi
     """
     # No CUDA graphs: their memory pool would stay beside the training step's, for a handful of forwards.
     predictor = Predictor(model, PredictorConfig(tile=tile, overlap=overlap, batch_size=1, device=str(device),
+                                                 cpu_backend="eager",  # the weights change between validations
                                                  amp=amp, cuda_graphs=False))
     sums = {f"{kind}_{region}": 0.0 for kind in ("dice", "hd95") for region in REGION_NAMES}
     for case in cases:

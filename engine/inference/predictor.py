@@ -25,6 +25,8 @@ from torch import nn
 from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
 from engine.inference.graphs import GraphedForward
 from engine.inference.merger import WeightedMerger
+from engine.inference.onnx_cpu import BACKENDS as CPU_BACKENDS
+from engine.inference.onnx_cpu import OnnxForward, resolve_cpu_backend
 from engine.inference.tiling import TilePlan, plan_tiles
 from engine.inference.weights import gaussian_importance_map
 from engine.model.depthwise import DepthwiseConv3d, triton_available
@@ -66,6 +68,9 @@ class PredictorConfig:
         cpu_channels_last: on the CPU, run the network and its tiles in the channels-last 3D memory format, so
             oneDNN's convolutions skip their layout copies: a 128^3 tile's forward about 1.3x faster here with
             logits equal to ~1e-3 (docs/benchmarks.md, issue 19). The result is the same computation.
+        cpu_backend: the CPU forward: "onnxruntime" (``engine.inference.onnx_cpu``: exported once per weights,
+            1.7x the eager speed here), "eager", or "auto" (ONNX Runtime when installed; ``REVSEG_CPU_BACKEND``
+            overrides). A trainer whose weights change between validations uses "eager".
     """
 
     tile: int | None = None
@@ -79,6 +84,7 @@ class PredictorConfig:
     compile: bool = False
     cuda_graphs: bool = True
     cpu_channels_last: bool = True
+    cpu_backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.tile is not None and self.tile < 1:
@@ -91,6 +97,8 @@ class PredictorConfig:
             raise ValueError(f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}")
         if self.accumulate not in ("float32", "half"):
             raise ValueError(f"accumulate must be 'float32' or 'half', got {self.accumulate!r}")
+        if self.cpu_backend not in CPU_BACKENDS:
+            raise ValueError(f"cpu_backend must be one of {CPU_BACKENDS}, got {self.cpu_backend!r}")
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,7 @@ class Predictor:
         self.last_tiles = 0  # tiles of the last successful prediction
         self._compiled: nn.Module | None = None
         self._graphed: GraphedForward | None = None
+        self._onnx: OnnxForward | None = None  # for one prediction: its session's memory goes when it ends
 
     def first_attempt(self) -> Attempt:
         """Tile and batch for the chosen device (from free memory on CUDA)."""
@@ -269,6 +278,8 @@ class Predictor:
         accumulate = amp if (self.config.accumulate == "half" and amp is not None) else torch.float32
         was_training = self.network.training
         self.network.eval()  # a trainer validating mid-training gets its mode back
+        if attempt.device.type == "cpu" and resolve_cpu_backend(self.config.cpu_backend) == "onnxruntime":
+            self._onnx = OnnxForward(self.network)
         try:
             merger = self._pass(image, plan, attempt, amp, accumulate, progress, cancel)
             if merger.overflowed:
@@ -276,6 +287,7 @@ class Predictor:
                 merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
         finally:
             self.network.train(was_training)
+            self._onnx = None
         self.last_tiles = len(plan)
         crop = (slice(None), *(slice(0, s) for s in spatial))
         return merger.result()[crop]
@@ -319,6 +331,8 @@ class Predictor:
 
     def _network_for(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
         """The network's forward on ``device``: compiled and graphed on CUDA when the config asks for them."""
+        if device.type == "cpu" and self._onnx is not None:
+            return self._onnx
         if device.type != "cuda":
             return self.network
         network = self.network

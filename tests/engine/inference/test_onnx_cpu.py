@@ -1,0 +1,106 @@
+"""The CPU forward through ONNX Runtime (engine.inference.onnx_cpu): the same logits as the eager network, exported
+once per weights and tile shape into the cache, the eager network when the export fails, and the same labels
+end to end. The rest of the suite runs the eager backend (tests/conftest.py sets REVSEG_CPU_BACKEND=eager)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.inference import onnx_cpu
+from engine.inference.onnx_cpu import OnnxForward, resolve_cpu_backend
+from engine.inference.predictor import Predictor, PredictorConfig
+from engine.model import build_network
+from engine.segment import load_segmenter, nib_label, segment_case
+from tests.engine.inference.helpers import TINY, small_case, tiny_checkpoint
+
+pytestmark = pytest.mark.skipif(not onnx_cpu.onnxruntime_available(), reason="onnxruntime / onnx not installed")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(onnx_cpu.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _network(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_network(TINY).eval()
+
+
+def _volume() -> np.ndarray:
+    return np.random.default_rng(3).normal(size=(4, 40, 36, 28)).astype(np.float32)
+
+
+def _predict(network: torch.nn.Module, backend: str) -> torch.Tensor:
+    return Predictor(network, PredictorConfig(device="cpu", tile=32, cpu_backend=backend)).predict(_volume())
+
+
+def test_onnxruntime_gives_the_eager_logits_and_exports_once_per_weights(cache: Path, monkeypatch) -> None:
+    exports = []
+    real_export = onnx_cpu.export_network
+    monkeypatch.setattr(onnx_cpu, "export_network", lambda *a: exports.append(a[1]) or real_export(*a))
+    network = _network()
+    eager, exported = _predict(network, "eager"), _predict(network, "onnxruntime")
+    assert exported.shape == eager.shape and torch.allclose(exported, eager, atol=1e-3)
+    assert exports == [(1, 4, 32, 32, 28)]  # the tile, cut to the volume (28 deep)
+    assert torch.equal(_predict(network, "onnxruntime"), exported)  # a new predictor loads the cached export
+    assert len(exports) == 1 and len(list((cache / "onnx").iterdir())) == 1
+    other = _network(seed=1)  # other weights: another export, other logits
+    assert not torch.allclose(_predict(other, "onnxruntime"), exported, atol=1e-3) and len(exports) == 2
+
+
+def test_a_failed_export_falls_back_to_the_eager_network(cache: Path, monkeypatch, caplog) -> None:
+    def broken(*_: object) -> Path:
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(onnx_cpu, "export_network", broken)
+    network = _network()
+    with caplog.at_level(logging.WARNING):
+        logits = _predict(network, "onnxruntime")
+    assert torch.allclose(logits, _predict(network, "eager"), atol=1e-5)
+    assert caplog.text.count("using the eager forward") == 1  # said once, not per tile
+    assert not (cache / "onnx").exists() or not any((cache / "onnx").iterdir())
+
+
+def test_forward_is_dropped_after_each_prediction(cache: Path) -> None:
+    predictor = Predictor(_network(), PredictorConfig(device="cpu", tile=32, cpu_backend="onnxruntime"))
+    predictor.predict(_volume())
+    assert predictor._onnx is None  # the session (and its memory arena) ends with the prediction
+
+
+def test_backend_choice_and_its_environment_override(monkeypatch) -> None:
+    monkeypatch.delenv(onnx_cpu.BACKEND_ENV, raising=False)
+    assert resolve_cpu_backend("auto") == "onnxruntime" and resolve_cpu_backend("eager") == "eager"
+    monkeypatch.setenv(onnx_cpu.BACKEND_ENV, "eager")
+    assert resolve_cpu_backend("auto") == "eager" and resolve_cpu_backend("onnxruntime") == "onnxruntime"
+    monkeypatch.setenv(onnx_cpu.BACKEND_ENV, "tensorrt")
+    with pytest.raises(ValueError, match="REVSEG_CPU_BACKEND"):
+        resolve_cpu_backend("auto")
+    with pytest.raises(ValueError, match="cpu_backend"):
+        PredictorConfig(cpu_backend="openvino")
+
+
+def test_segment_case_labels_are_the_eager_labels(cache: Path, tmp_path: Path) -> None:
+    weights = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    case = small_case(tmp_path / "case")
+    labels = {}
+    for backend in ("eager", "onnxruntime"):
+        segmenter = load_segmenter(weights, PredictorConfig(device="cpu", tile=32, cpu_backend=backend))
+        result = segment_case(case, None, tmp_path / backend / "seg.nii.gz", segmenter=segmenter)
+        labels[backend] = nib_label(result.files["nifti"])
+    assert labels["eager"].any() and np.mean(labels["eager"] == labels["onnxruntime"]) > 0.999
+
+
+def test_onnx_forward_matches_the_network_on_a_batch(cache: Path) -> None:
+    network = _network()
+    forward = OnnxForward(network, threads=1)
+    batch = torch.randn(1, 4, 32, 32, 32)
+    with torch.inference_mode():
+        expected, got = network(batch), forward(batch)
+    assert got.shape == expected.shape and got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-3)
+    assert forward.failed is None
