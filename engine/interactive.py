@@ -259,10 +259,8 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     timings["post-processing"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
     attempt = segmenter.predictor.last_attempt
-    record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
-              "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
-              "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
-              "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+    record = segmenter.predictor.run_record() | {"input_shape": list(prepared.space.grid.shape),
+                                                 "timings_s": {k: round(v, 3) for k, v in timings.items()}}
     light = replace(prepared, volumes={}, brain_mask=np.zeros((0, 0, 0), bool))  # keep provenance, drop volumes
     log.info("segmented %s on %s in %.1f s", case.case_id, attempt.device, timings["total"])
     return ViewerSegmentation(label_view, uncertainty_view, label_volumes_ml(label_view, grid.voxel_volume_ml),

@@ -321,10 +321,9 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
         timings["postprocess"], mark = time.perf_counter() - mark, time.perf_counter()
         check_cancel(cancel, "export")
         attempt = segmenter.predictor.last_attempt
-        record = {"device": str(attempt.device), "tile": attempt.tile, "batch": attempt.batch,
-                  "tiles": segmenter.predictor.last_tiles, "input_shape": list(prepared.space.grid.shape),
-                  "overlap": segmenter.predictor.config.overlap, "tta": segmenter.predictor.config.tta,
-                  "working_volumes_ml": processed.volumes_ml, "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+        record = segmenter.predictor.run_record() | {
+            "input_shape": list(prepared.space.grid.shape), "working_volumes_ml": processed.volumes_ml,
+            "timings_s": {k: round(v, 3) for k, v in timings.items()}}
         records = {"inference": record, "postprocessing": postprocessing_record(segmenter.postprocess, processed)}
         files = _export(segmenter, prepared, processed.label, targets, Path(temporary) / "export", force, records,
                         cancel)

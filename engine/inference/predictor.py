@@ -206,6 +206,7 @@ class Predictor:
         self.device = resolve_device(config.device)
         self.last_attempt: Attempt | None = None
         self.last_tiles = 0  # tiles of the last successful prediction
+        self.last_backend = ""  # what ran the network in the last prediction: "torch" or "onnxruntime"
         self._compiled: nn.Module | None = None
         self._graphed: GraphedForward | None = None
         self._onnx: OnnxForward | None = None  # for one prediction: its session's memory goes when it ends
@@ -253,6 +254,13 @@ class Predictor:
                             smaller.tile, smaller.batch, smaller.device)
                 attempt = smaller
 
+    def run_record(self) -> dict[str, object]:
+        """How the last prediction ran, for provenance (the sidecar's "inference" record)."""
+        attempt = self.last_attempt
+        return {"device": str(attempt.device) if attempt else "", "backend": self.last_backend,
+                "tile": attempt.tile if attempt else 0, "batch": attempt.batch if attempt else 0,
+                "tiles": self.last_tiles, "overlap": self.config.overlap, "tta": self.config.tta}
+
     def release(self) -> None:
         """Drop the CUDA graphs (they are captured again on the next predictions) and empty the caches."""
         self._free(self.device)
@@ -287,6 +295,7 @@ class Predictor:
                 merger = self._pass(image, plan, attempt, amp, torch.float32, progress, cancel)
         finally:
             self.network.train(was_training)
+            self.last_backend = "onnxruntime" if self._onnx is not None and self._onnx.failed is None else "torch"
             self._onnx = None
         self.last_tiles = len(plan)
         crop = (slice(None), *(slice(0, s) for s in spatial))

@@ -4,6 +4,7 @@ end to end. The rest of the suite runs the eager backend (tests/conftest.py sets
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def test_segment_case_labels_are_the_eager_labels(cache: Path, tmp_path: Path) -
         segmenter = load_segmenter(weights, PredictorConfig(device="cpu", tile=32, cpu_backend=backend))
         result = segment_case(case, None, tmp_path / backend / "seg.nii.gz", segmenter=segmenter)
         labels[backend] = nib_label(result.files["nifti"])
+        sidecar = json.loads(result.files["json"].read_text())
+        assert sidecar["inference"]["backend"] == {"eager": "torch", "onnxruntime": "onnxruntime"}[backend]
     assert labels["eager"].any() and np.mean(labels["eager"] == labels["onnxruntime"]) > 0.999
 
 
