@@ -30,12 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.errors import ProgressCallback, report
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnxruntime", "eager")
 BACKEND_ENV = "REVSEG_CPU_BACKEND"
 CACHE_ENV = "REVSEG_CACHE"
 OPSET = 18
+ENGINE_STAGE = "cpu engine"  # progress stage of the one-off export
 
 
 def onnxruntime_available() -> bool:
@@ -134,11 +137,23 @@ class OnnxForward:
                 logits = session.run(["logits"], {"image": batch.contiguous().numpy()})[0]
                 return torch.from_numpy(np.ascontiguousarray(logits))
             except Exception as error:  # noqa: BLE001 - any failure falls back to the eager forward
-                self.failed = f"{type(error).__name__}: {error}"
-                log.warning("ONNX Runtime unavailable for this network (%s); using the eager forward", self.failed)
+                self._fail(error)
         return self.network(batch)
 
-    def _session(self, shape: tuple[int, ...]) -> object:
+    def prepare(self, shape: tuple[int, ...], progress: ProgressCallback | None = None) -> None:
+        """Export or load the session for batches of ``shape`` before the first tile, reporting the stage
+        ``ENGINE_STAGE`` (0 of 1, then 1 of 1) when an export runs, so a first run says what it waits for."""
+        if self.failed is None:
+            try:
+                self._session(shape, progress)
+            except Exception as error:  # noqa: BLE001 - any failure falls back to the eager forward
+                self._fail(error)
+
+    def _fail(self, error: Exception) -> None:
+        self.failed = f"{type(error).__name__}: {error}"
+        log.warning("ONNX Runtime unavailable for this network (%s); using the eager forward", self.failed)
+
+    def _session(self, shape: tuple[int, ...], progress: ProgressCallback | None = None) -> object:
         if shape not in self._sessions:
             import onnxruntime as ort
 
@@ -147,7 +162,9 @@ class OnnxForward:
             path = folder / "model.onnx"
             if not path.exists():
                 log.info("exporting the network to ONNX for tiles %s (once per weights; cached in %s)", shape, folder)
+                report(progress, ENGINE_STAGE, 0, 1)
                 export_network(self.network, shape, folder)
+                report(progress, ENGINE_STAGE, 1, 1)
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.intra_op_num_threads = self.threads

@@ -316,6 +316,8 @@ class Predictor:
         weight = gaussian_importance_map(plan.tile, str(device), torch.float32)
         merger: WeightedMerger | None = None
         done = 0
+        if device.type == "cpu" and self._onnx is not None:  # a first run with new weights exports them here
+            self._onnx.prepare((min(attempt.batch, len(plan)), image.shape[0], *plan.tile), progress)
         report(progress, "infer", 0, len(plan))
         for start in range(0, len(plan), attempt.batch):
             check_cancel(cancel, "inference")

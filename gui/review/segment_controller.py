@@ -39,7 +39,8 @@ from gui.viewer.viewer_model import DISPLAY_NAMES
 log = logging.getLogger(__name__)
 
 STAGE_TITLES = {"loading": "Loading", "registration": "Registration", "skull strip": "Skull strip",
-                "tiles": "Tiles", "post-processing": "Post-processing", "weights": "Loading weights"}
+                "tiles": "Tiles", "post-processing": "Post-processing", "weights": "Loading weights",
+                "cpu engine": "Preparing the CPU engine for these weights (once)"}
 
 
 def device_description(device: str) -> str:

@@ -68,6 +68,16 @@ def test_a_failed_export_falls_back_to_the_eager_network(cache: Path, monkeypatc
     assert not (cache / "onnx").exists() or not any((cache / "onnx").iterdir())
 
 
+def test_a_first_run_reports_the_export_before_the_tiles(cache: Path) -> None:
+    stages: list[tuple[str, int, int]] = []
+    config = PredictorConfig(device="cpu", tile=32, cpu_backend="onnxruntime")
+    Predictor(_network(), config).predict(_volume(), progress=lambda *step: stages.append(step))
+    assert stages[:3] == [(onnx_cpu.ENGINE_STAGE, 0, 1), (onnx_cpu.ENGINE_STAGE, 1, 1), ("infer", 0, 4)]
+    stages.clear()
+    Predictor(_network(), config).predict(_volume(), progress=lambda *step: stages.append(step))
+    assert stages[0] == ("infer", 0, 4) and all(stage == "infer" for stage, _, _ in stages)  # cached: no export
+
+
 def test_forward_is_dropped_after_each_prediction(cache: Path) -> None:
     predictor = Predictor(_network(), PredictorConfig(device="cpu", tile=32, cpu_backend="onnxruntime"))
     predictor.predict(_volume())
