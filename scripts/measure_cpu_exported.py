@@ -1,6 +1,6 @@
 """Issue 19: is an exported graph faster than the eager network on this CPU? One 128^3 four-channel tile through
 the bundled network: eager (channels-last 3D, inference mode, every core: the predictor's CPU path) against
-ONNX Runtime (CPU execution provider, all graph optimisations, every core), alternated so that machine load
+ONNX Runtime (CPU execution provider, the product's session options, every core), alternated so that machine load
 hits both alike. Prints the medians, the largest logit difference and the export time; ``--json`` writes them.
 
     .venv/bin/pip install onnxruntime onnx onnxscript      # not project dependencies: kept only if faster
@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.checkpoint import load_model  # noqa: E402
+from engine.inference.onnx_cpu import session_options  # noqa: E402
 from engine.inference.predictor import use_all_cores  # noqa: E402
 from engine.segment import BUNDLED_WEIGHTS  # noqa: E402
 
@@ -47,10 +48,8 @@ def onnx_runner(network: torch.nn.Module, tile: torch.Tensor, folder: Path):  # 
         torch.onnx.export(network, (tile,), str(path), input_names=["image"], output_names=["logits"],
                           opset_version=18, dynamo=True)
     export_s = time.perf_counter() - started
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = os.cpu_count() or 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), session_options(torch.get_num_threads()),
+                                   providers=["CPUExecutionProvider"])
     feed = {"image": tile.numpy()}
     return (lambda: session.run(["logits"], feed)[0]), export_s
 
