@@ -8,6 +8,7 @@ later runs (and other processes) load it in milliseconds. A session lives for on
 (about 0.5 GB at 128^3) is returned when the prediction ends. When ONNX Runtime is missing, or the export or
 the session fails, the eager network runs instead (logged once per network).
 
+The cache keeps the ``KEEP_EXPORTS`` most recently used exports.
 ``REVSEG_CPU_BACKEND`` = ``onnxruntime`` or ``eager`` overrides the predictor's ``cpu_backend="auto"``;
 ``REVSEG_CACHE`` moves the cache (default ``$XDG_CACHE_HOME/revseg``, else ``~/.cache/revseg``).
 """
@@ -39,6 +40,7 @@ BACKEND_ENV = "REVSEG_CPU_BACKEND"
 CACHE_ENV = "REVSEG_CACHE"
 OPSET = 18
 ENGINE_STAGE = "cpu engine"  # progress stage of the one-off export
+KEEP_EXPORTS = 8  # exports kept in the cache, the most recently used
 
 
 def onnxruntime_available() -> bool:
@@ -74,6 +76,19 @@ def network_fingerprint(network: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def prune_cache(folder: Path, keep: int | None = None) -> list[Path]:
+    """Remove all but the ``keep`` most recently used exports in ``folder`` (about 45 MB each for the default
+    network: a researcher trying many checkpoints would otherwise fill the disk; default ``KEEP_EXPORTS``).
+    Returns what was removed."""
+    keep = KEEP_EXPORTS if keep is None else keep
+    exports = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in exports[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("removed the least recently used ONNX export %s", old.name)
+    return exports[keep:]
 
 
 def export_network(network: nn.Module, shape: tuple[int, ...], target: Path) -> Path:
@@ -179,6 +194,9 @@ class OnnxForward:
                 report(progress, ENGINE_STAGE, 0, 1)
                 export_network(self.network, shape, folder)
                 report(progress, ENGINE_STAGE, 1, 1)
+                prune_cache(folder.parent)
+            else:
+                os.utime(folder)  # recently used: kept by prune_cache
             self._sessions[shape] = ort.InferenceSession(str(path), session_options(self.threads),
                                                          providers=["CPUExecutionProvider"])
         return self._sessions[shape]

@@ -55,6 +55,17 @@ def test_onnxruntime_gives_the_eager_logits_and_exports_once_per_weights(cache: 
     assert not torch.allclose(_predict(other, "onnxruntime"), exported, atol=1e-3) and len(exports) == 2
 
 
+def test_the_cache_keeps_the_most_recently_used_exports(cache: Path, monkeypatch) -> None:
+    monkeypatch.setattr(onnx_cpu, "KEEP_EXPORTS", 2)
+    first, second, third = _network(0), _network(1), _network(2)
+    for network in (first, second):
+        _predict(network, "onnxruntime")
+    _predict(first, "onnxruntime")  # used again: now more recent than the second
+    _predict(third, "onnxruntime")  # a third export: the least recently used one (the second's) goes
+    kept = {p.name.split("-")[0] for p in (cache / "onnx").iterdir()}
+    assert kept == {onnx_cpu.network_fingerprint(n)[:32] for n in (first, third)}
+
+
 def test_a_failed_export_falls_back_to_the_eager_network(cache: Path, monkeypatch, caplog) -> None:
     def broken(*_: object) -> Path:
         raise RuntimeError("unsupported operator")
