@@ -119,6 +119,10 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--compile", action="store_true",
                          help="torch.compile the network on CUDA: faster per case after tens of seconds of compiling "
                               "(for --batch runs)")
+    segment.add_argument("--cpu-backend", choices=("auto", "onnxruntime", "eager"), default="auto",
+                         help="what runs the network on the CPU: ONNX Runtime (exported once per weights, cached; "
+                              "faster), PyTorch (eager), or auto = ONNX Runtime when installed (default; "
+                              "REVSEG_CPU_BACKEND overrides auto)")
     segment.add_argument("--force", action="store_true", help="overwrite existing outputs")
     _add_memory_limit(segment)
     segment.add_argument("--batch", action="store_true",
@@ -226,7 +230,7 @@ def _run_segment(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
                "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None,
-               "postprocess_config": postprocess_config}
+               "postprocess_config": postprocess_config, "cpu_backend": args.cpu_backend}
     try:
         if args.batch:
             if args.input is None:

@@ -243,6 +243,7 @@ def segment_case(
     postprocess_config: PostprocessConfig | None = None,
     memory_limit_gb: float | None = None,
     plan: InputPlan | None = None,
+    cpu_backend: str = "auto",
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -259,8 +260,8 @@ def segment_case(
         force: overwrite existing outputs.
         progress: ``progress(stage, done, total)``.
         cancel: polled between steps and tiles; a cancelled run writes nothing.
-        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap, compile
-            and postprocess_config.
+        segmenter: an already loaded network (batch mode); overrides weights, device, tta, tile, overlap, compile,
+            cpu_backend and postprocess_config.
         compile: ``torch.compile`` the network on CUDA (``PredictorConfig.compile``: faster per case after tens
             of seconds of compilation; for batch runs).
         postprocess_config: threshold, minimum lesion and ET volumes (None: ``PostprocessConfig()``'s defaults).
@@ -268,6 +269,8 @@ def segment_case(
             REVSEG_MEMORY_LIMIT_GB environment variable, else the default).
         plan: the inputs as ``engine.io.preflight.preflight_segment`` planned and checked them for these
             outputs (the CLI checks before importing torch); None plans and checks here.
+        cpu_backend: the network's runner on the CPU: "auto", "onnxruntime" or "eager"
+            (``PredictorConfig.cpu_backend``).
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
@@ -280,7 +283,8 @@ def segment_case(
                                  progress=progress, cancel=cancel)
     timings: dict[str, float] = {}
     if segmenter is None:
-        config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile)
+        config = PredictorConfig(tile=tile, overlap=overlap, device=device, tta=tta, compile=compile,
+                                 cpu_backend=cpu_backend)
         segmenter = load_segmenter(weights, config, postprocess_config)
     timings["load"] = time.perf_counter() - start
     created = _make_parent(out_nifti.parent)

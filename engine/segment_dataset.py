@@ -63,13 +63,14 @@ def segment_dataset(
     cancel: CancelCheck | None = None,
     compile: bool = False,
     postprocess_config: PostprocessConfig | None = None,
+    cpu_backend: str = "auto",
 ) -> DatasetResult:
     """Segment every case folder of a dataset into ``<out_dir>/<case>.nii.gz`` (resumable).
 
     Args:
         dataset_dir: folder of case folders.
         out_dir: output folder (created).
-        weights, device, tta, tile, overlap, compile, postprocess_config: as in ``segment_case``.
+        weights, device, tta, tile, overlap, compile, postprocess_config, cpu_backend: as in ``segment_case``.
         rank, world_size: this process's share (case i goes to rank i % world_size); default from torchrun's
             RANK / WORLD_SIZE; with several ranks and device "auto"/"cuda", each uses cuda:LOCAL_RANK.
         progress: ``progress("case", done, total)`` per case of this rank.
@@ -93,7 +94,9 @@ def segment_dataset(
             skipped.append(target)
             continue
         segmenter = segmenter or load_segmenter(weights, PredictorConfig(tile=tile, overlap=overlap, device=device,
-                                                                         tta=tta, compile=compile), postprocess_config)
+                                                                         tta=tta, compile=compile,
+                                                                         cpu_backend=cpu_backend),
+                                              postprocess_config)
         try:
             segment_case(case, None, target, cancel=cancel, segmenter=segmenter)
             written.append(target)

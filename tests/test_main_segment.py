@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -149,3 +150,16 @@ def test_a_speck_below_the_table_minimum_is_not_counted_as_a_lesion() -> None:
     label[30:32, 30:32, 30:32] = 4  # a 0.008 mL speck: a small focus
     label[20:25, 30:35, 30:35] = 1  # 0.125 mL: a lesion (>= 0.1 mL)
     assert count_lesions(label) == 3 and _lesion_count(label, (1.0, 1.0, 1.0)) == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+@pytest.mark.parametrize(("backend", "recorded"), [("eager", "torch"), ("onnxruntime", "onnxruntime")])
+def test_cpu_backend_option_chooses_what_runs_the_network(tmp_path: Path, weights: Path, backend: str, recorded: str,
+                                                          capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("REVSEG_CACHE", str(tmp_path / "cache"))
+    case, out = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz"
+    code, _, _ = run_main(capsys, "segment", str(case), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                          "--tile", "32", "--cpu-backend", backend)
+    sidecar = json.loads(out.with_suffix("").with_suffix(".json").read_text())
+    assert code == 0 and sidecar["inference"]["backend"] == recorded
+    assert (tmp_path / "cache").exists() == (backend == "onnxruntime")
