@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.checkpoint import load_model  # noqa: E402
-from engine.inference.onnx_cpu import session_options  # noqa: E402
+from engine.inference.onnx_cpu import export_network, session_options  # noqa: E402
 from engine.inference.predictor import use_all_cores  # noqa: E402
 from engine.segment import BUNDLED_WEIGHTS  # noqa: E402
 
@@ -42,11 +42,8 @@ def eager_runner(network: torch.nn.Module, tile: torch.Tensor):  # noqa: ANN201 
 def onnx_runner(network: torch.nn.Module, tile: torch.Tensor, folder: Path):  # noqa: ANN201 - a closure
     import onnxruntime as ort
 
-    path = folder / "revseg.onnx"
     started = time.perf_counter()
-    with torch.no_grad():
-        torch.onnx.export(network, (tile,), str(path), input_names=["image"], output_names=["logits"],
-                          opset_version=18, dynamo=True)
+    path = export_network(network, tuple(tile.shape), folder / "export")  # the product's export
     export_s = time.perf_counter() - started
     session = ort.InferenceSession(str(path), session_options(torch.get_num_threads()),
                                    providers=["CPUExecutionProvider"])

@@ -335,8 +335,9 @@ class Predictor:
         return merger
 
     def _memory_format(self, device: torch.device) -> torch.memory_format:
-        """Channels-last 3D on the CPU when configured, else the default layout (CUDA's kernels expect it)."""
-        if device.type == "cpu" and self.config.cpu_channels_last:
+        """Channels-last 3D on the CPU when configured and the eager network runs, else the default layout (CUDA's
+        kernels expect it; ONNX Runtime takes contiguous arrays, so channels-last tiles would be copied back)."""
+        if device.type == "cpu" and self.config.cpu_channels_last and self._onnx is None:
             return torch.channels_last_3d
         return torch.contiguous_format
 
