@@ -98,6 +98,11 @@ class SegmentProgress(QWidget):
             title = f"Tiles {done}/{total}"
             self._update_estimate(done, total)
         self.stage_label.setText(title)
+        if total <= 1 and done < 1:
+            # One unit of work that has just begun (e.g. the one-off CPU-engine export, ~12 s): an empty bar
+            # would look stalled, so show Qt's busy indicator until it reports done.
+            self.bar.setRange(0, 0)
+            return
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(min(done, max(total, 1)))
 

@@ -57,6 +57,8 @@ class Row:
     first_step_s: float | None = None
     status: str = "ok"
     crop_index: int = 0
+    host_ms: float | None = None  # time to enqueue one step; close to step_ms when the host is the bottleneck
+    round: int = 0
 
 
 def build(mode: str, config: UNetConfig, device: torch.device, compile_kwargs: dict) -> RevSegUNet:
@@ -87,8 +89,9 @@ def sync(device: torch.device) -> None:
 
 
 def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.device, warmup: int, iters: int,
-               bf16: bool) -> tuple[float, float | None, float]:
-    """(median step ms, peak GiB over the timed steps or None off CUDA, seconds of the first step)."""
+               bf16: bool, profile_to: Path | None = None) -> tuple[float, float | None, float, float]:
+    """(median step ms, peak GiB over the timed steps or None off CUDA, seconds of the first step, median host ms:
+    the time until the step is enqueued, before the synchronisation)."""
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     generator = torch.Generator(device="cpu").manual_seed(0)
     image = torch.randn(1, network.config.in_channels, *crop, generator=generator).to(device)
@@ -110,16 +113,38 @@ def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.de
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
+    times, host = [], []
     if not iters:
-        return float("nan"), None, first_s
+        return float("nan"), None, first_s, float("nan")
     for _ in range(iters):
         start = time.perf_counter()
         step()
+        host.append((time.perf_counter() - start) * 1e3)
         sync(device)
         times.append((time.perf_counter() - start) * 1e3)
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
-    return statistics.median(times), peak, first_s
+    if profile_to is not None:
+        profile_steps(step, device, profile_to)
+    return statistics.median(times), peak, first_s, statistics.median(host)
+
+
+def profile_steps(step, device: torch.device, path: Path, steps: int = 3) -> None:
+    """Where a step's time goes: `torch.profiler` over a few steps, the top operators by host and device time."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profiler:
+        for _ in range(steps):
+            step()
+        sync(device)
+    averages = profiler.key_averages()
+    sections = [f"{steps} steps; top operators by self host time", averages.table(sort_by="self_cpu_time_total",
+                                                                                 row_limit=25)]
+    if device.type == "cuda":
+        sections += ["top operators by self device time", averages.table(sort_by="self_cuda_time_total",
+                                                                          row_limit=25)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(sections))
 
 
 def release(device: torch.device) -> None:
@@ -129,8 +154,8 @@ def release(device: torch.device) -> None:
 
 
 def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, device: torch.device,
-            deadline: float) -> Row:
-    row = Row("x".join(map(str, crop)), mode, crop_index=args.crops.index(crop))
+            deadline: float, round_index: int = 0) -> Row:
+    row = Row("x".join(map(str, crop)), mode, crop_index=args.crops.index(crop), round=round_index)
     if time.monotonic() > deadline:
         row.status = "skipped (time limit)"
         return row
@@ -139,8 +164,11 @@ def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, dev
     network = None
     try:
         network = build(mode, args.config, device, args.compile_kwargs)
-        row.step_ms, row.peak_gib, row.first_step_s = time_steps(network, crop, device, args.warmup, args.iters,
-                                                                 args.bf16)
+        profile_to = None
+        if args.profile and round_index == 0 and crop == args.crops[0]:
+            profile_to = args.json.parent / f"profile_{mode}_{row.crop}.txt"
+        row.step_ms, row.peak_gib, row.first_step_s, row.host_ms = time_steps(
+            network, crop, device, args.warmup, args.iters, args.bf16, profile_to)
         compiler = network.encoders[0].compiler
         if compiler is not None and compiler.fallbacks:
             row.status = f"ok ({compiler.fallbacks} graph(s) fell back to eager)"
@@ -150,8 +178,9 @@ def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, dev
     finally:
         network = None
         release(device)
-    log.info("%s %s: %s ms, peak %s GiB, first step %s s (%s)", mode, row.crop, _fmt(row.step_ms),
-             _fmt(row.peak_gib, 2), _fmt(row.first_step_s, 1), row.status)
+    log.info("%s %s (round %d): %s ms (host %s ms), peak %s GiB, first step %s s (%s)", mode, row.crop,
+             round_index, _fmt(row.step_ms), _fmt(row.host_ms), _fmt(row.peak_gib, 2), _fmt(row.first_step_s, 1),
+             row.status)
     return row
 
 
@@ -202,8 +231,19 @@ def prewarm(args: argparse.Namespace, timeout_s: float, device: torch.device) ->
     return notes
 
 
+def best_rows(rows: list[Row]) -> list[Row]:
+    """Per (crop, mode), the round with the lowest median step: measuring every row in several rounds, crops in a
+    rotated order, keeps an order effect (the first crop of a mode ran slow in run RS1) out of the figures."""
+    best: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        key = (row.crop, row.mode)
+        if key not in best or (row.step_ms is not None and (best[key].step_ms is None or row.step_ms < best[key].step_ms)):
+            best[key] = row
+    return list(best.values())
+
+
 def summarise(rows: list[Row], crops: list[str]) -> dict:
-    by = {(r.crop, r.mode): r for r in rows}
+    by = {(r.crop, r.mode): r for r in best_rows(rows)}
     summary: dict[str, dict] = {}
     for crop in crops:
         plain = [by[(crop, m)].step_ms for m in ("plain-eager", "plain-compiled")
@@ -228,13 +268,13 @@ def summarise(rows: list[Row], crops: list[str]) -> dict:
 
 
 def table(rows: list[Row], summary: dict) -> str:
-    rows = sorted(rows, key=lambda r: (r.crop_index, MODES.index(r.mode)))
-    lines = ["| crop | mode | step ms | peak GiB | first step s | / fastest plain | status |",
-             "|---|---|---|---|---|---|---|"]
+    rows = sorted(best_rows(rows), key=lambda r: (r.crop_index, MODES.index(r.mode)))
+    lines = ["| crop | mode | step ms | host ms | peak GiB | first step s | / fastest plain | round | status |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         ratio = summary.get(row.crop, {}).get(f"{row.mode}_ratio")
-        lines.append(f"| {row.crop} | {row.mode} | {_fmt(row.step_ms)} | {_fmt(row.peak_gib, 2)} | "
-                     f"{_fmt(row.first_step_s, 1)} | {_fmt(ratio, 2)} | {row.status} |")
+        lines.append(f"| {row.crop} | {row.mode} | {_fmt(row.step_ms)} | {_fmt(row.host_ms)} | {_fmt(row.peak_gib, 2)} | "
+                     f"{_fmt(row.first_step_s, 1)} | {_fmt(ratio, 2)} | {row.round} | {row.status} |")
     for crop, entry in summary.items():
         for key in ("peak_ratio_default_vs_plain_eager", "peak_ratio_default_vs_plain_compiled"):
             if key in entry:
@@ -263,6 +303,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=270.0, help="skip what is left after this")
     parser.add_argument("--prewarm-seconds", type=float, default=150.0,
                         help="compile all compiled modes and crops side by side first, for at most this long (0: off)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure every row this many times, crops rotated per round; the best round counts")
+    parser.add_argument("--profile", action="store_true",
+                        help="write torch.profiler's top operators per mode at the first crop next to --json")
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model and crops, aot_eager compile backend")
     args = parser.parse_args(argv)
@@ -292,10 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     # Mode by mode, cheap eager modes first, so a run cut short by compilation time still has the key rows;
     # the JSON is rewritten after every row for the same reason.
     rows: list[Row] = []
-    for mode in args.modes:
-        for crop in args.crops:
-            rows.append(measure(mode, crop, args, device, deadline))
-            write_json(args, rows, summarise(rows, crops), device)
+    for round_index in range(max(args.rounds, 1)):
+        shift = round_index % len(args.crops)
+        for mode in args.modes:
+            for crop in args.crops[shift:] + args.crops[:shift]:
+                rows.append(measure(mode, crop, args, device, deadline, round_index))
+                write_json(args, rows, summarise(rows, crops), device)
     summary = summarise(rows, crops)
     print(table(rows, summary))
     return 0 if all(r.status.startswith(("ok", "skipped")) for r in rows) else 1
@@ -304,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_json(args: argparse.Namespace, rows: list[Row], summary: dict, device: torch.device) -> None:
     meta = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "trainer_default_compile_blocks": TrainConfig().compile_blocks, "warmup": args.warmup,
-            "iters": args.iters, "bf16": args.bf16, "smoke": args.smoke, "prewarm": args.prewarm_notes,
+            "iters": args.iters, "rounds": args.rounds, "bf16": args.bf16, "smoke": args.smoke, "prewarm": args.prewarm_notes,
             "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows], "summary": summary}, indent=1))

@@ -23,15 +23,24 @@ def load_script():
 def test_smoke_run_measures_every_mode_and_writes_ratios(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     script = load_script()
     out = tmp_path / "reversible_step.json"
-    assert script.main(["--smoke", "--crops", "16", "--json", str(out)]) == 0
+    assert script.main(["--smoke", "--crops", "16", "--rounds", "2", "--profile", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    rows = {row["mode"]: row for row in result["rows"]}
-    assert set(rows) == set(script.MODES)
-    assert all(row["status"] == "ok" and row["step_ms"] > 0 for row in rows.values())
+    assert len(result["rows"]) == 2 * len(script.MODES)  # every mode, in each of the two rounds
+    assert {row["round"] for row in result["rows"]} == {0, 1}
+    assert all(row["status"] == "ok" and row["step_ms"] > 0 for row in result["rows"])
+    assert all(0 < row["host_ms"] <= row["step_ms"] for row in result["rows"])
+    best = {}  # the best round counts
+    for row in result["rows"]:
+        best[row["mode"]] = min(best.get(row["mode"], float("inf")), row["step_ms"])
+    assert set(best) == set(script.MODES)
     summary = result["summary"]["16x16x16"]
-    fastest = min(rows["plain-eager"]["step_ms"], rows["plain-compiled"]["step_ms"])
+    fastest = min(best["plain-eager"], best["plain-compiled"])
     assert summary["fastest_plain_ms"] == fastest
-    assert summary["reversible-default_ratio"] == round(rows["reversible-default"]["step_ms"] / fastest, 3)
+    assert summary["reversible-default_ratio"] == round(best["reversible-default"] / fastest, 3)
+    # the first crop of every mode was profiled once (round 0)
+    profiles = sorted(p.name for p in tmp_path.glob("profile_*.txt"))
+    assert profiles == sorted(f"profile_{mode}_16x16x16.txt" for mode in script.MODES)
+    assert "Self CPU" in (tmp_path / "profile_reversible-default_16x16x16.txt").read_text()
     assert result["meta"]["trainer_default_compile_blocks"] is True
     # the two compiled modes were compiled side by side in spawned workers before the timed runs
     assert sum("compiled in" in note for note in result["meta"]["prewarm"]) == 2

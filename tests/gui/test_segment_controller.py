@@ -92,6 +92,20 @@ def test_progress_widget_names_tiles_and_estimates_time(qtbot) -> None:
     assert widget.stage_label.text() == "Registration"
 
 
+def test_progress_widget_is_busy_during_a_single_unit_stage(qtbot) -> None:
+    """The one-off CPU-engine export reports 0 of 1, then 1 of 1: in between the bar is Qt's busy indicator."""
+    widget = segment_controller.SegmentProgress()
+    qtbot.addWidget(widget)
+    widget.begin("CPU (2 threads)")
+    widget.update_stage("cpu engine", 0, 1)
+    assert widget.stage_label.text() == "Preparing the CPU engine for these weights (once)"
+    assert (widget.bar.minimum(), widget.bar.maximum()) == (0, 0)  # busy
+    widget.update_stage("cpu engine", 1, 1)
+    assert (widget.bar.maximum(), widget.bar.value()) == (1, 1)
+    widget.update_stage("tiles", 0, 8)
+    assert (widget.bar.maximum(), widget.bar.value()) == (8, 0)  # many units: a real bar, even at 0
+
+
 @pytest.mark.parametrize("stop_at", ["registration", "tiles"])
 def test_cancel_leaves_no_label_and_no_files(qtbot, setup, tmp_path: Path, stop_at: str) -> None:
     window, controller, scratch = setup
