@@ -114,6 +114,10 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
     segment.add_argument("--min-et-component-ml", type=float, metavar="ML",
                          help="relabel enhancing-tumour components smaller than this many mL as necrosis; 0 keeps "
                               "all (default: DEFAULT_MIN_ET_COMPONENT_ML in engine/inference/postprocess.py)")
+    segment.add_argument("--edge-oedema-mm", type=float, metavar="MM",
+                         help="remove tumour components without a core (no label 1 or 4) lying on the brain mask's "
+                              "edge, within this many mm of it: skull-strip remnants; 0 keeps them "
+                              "(default: DEFAULT_EDGE_OEDEMA_MM in engine/inference/postprocess.py)")
     for modality in MODALITIES:
         segment.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     segment.add_argument("--compile", action="store_true",
@@ -225,7 +229,8 @@ def _run_segment(args: argparse.Namespace) -> int:
         print(f"\rsegment: {stage} {done}/{total}\033[K", end="", file=sys.stderr, flush=True)
 
     # options left out keep the engine's defaults; a negative volume fails here, before any work is done
-    volumes = {"min_component_ml": args.min_lesion_ml, "min_et_component_ml": args.min_et_component_ml}
+    volumes = {"min_component_ml": args.min_lesion_ml, "min_et_component_ml": args.min_et_component_ml,
+               "edge_oedema_mm": args.edge_oedema_mm}
     postprocess_config = PostprocessConfig(**{name: value for name, value in volumes.items() if value is not None})
     interactive = sys.stderr.isatty()
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,

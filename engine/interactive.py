@@ -251,7 +251,8 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
     check_cancel(cancel, "post-processing")
     report(progress, "post-processing", 0, 2)
-    processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess)
+    processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess, prepared.brain_mask,
+                            prepared.space.grid.spacing)
     report(progress, "post-processing", 1, 2)
     grid = viewer_grid(case)
     label_view, uncertainty_view = _to_viewer(prepared, processed.label, uncertainty, grid)

@@ -69,6 +69,7 @@ class SegmentResult:
         removed_components: whole-tumour components below the minimum lesion volume that were removed.
         et_components_relabelled: ET components below the minimum ET component volume turned into necrosis.
         registration_skipped: contrasts found on the T1ce's grid, whose registration was skipped.
+        edge_components_removed: core-free components on the brain mask's edge removed (skull-strip remnants).
     """
 
     case_id: str
@@ -85,6 +86,7 @@ class SegmentResult:
     removed_components: int = 0
     et_components_relabelled: int = 0
     registration_skipped: tuple[str, ...] = ()
+    edge_components_removed: int = 0
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -104,6 +106,8 @@ class SegmentResult:
         notes = [f"{self.removed_components} small component(s) removed" if self.removed_components else "",
                  f"{self.et_components_relabelled} small ET component(s) given the label around them"
                  if self.et_components_relabelled else "",
+                 f"{self.edge_components_removed} core-free component(s) on the brain's edge removed"
+                 if self.edge_components_removed else "",
                  "small ET suppressed to necrosis" if self.et_suppressed else ""]
         return "".join(f"; {note}" for note in notes if note)
 
@@ -321,7 +325,8 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
         timings["prepare"], mark = time.perf_counter() - mark, time.perf_counter()
         label = _infer_labels(segmenter, prepared, progress, cancel)
         timings["infer"], mark = time.perf_counter() - mark, time.perf_counter()
-        processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess)
+        processed = postprocess(label, prepared.space.grid.voxel_volume_ml, segmenter.postprocess,
+                                prepared.brain_mask, prepared.space.grid.spacing)
         timings["postprocess"], mark = time.perf_counter() - mark, time.perf_counter()
         check_cancel(cancel, "export")
         attempt = segmenter.predictor.last_attempt
@@ -340,7 +345,7 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
                          {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
                          _lesion_count(native, prepared.space.native.spacing), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
                          processed.removed_components, processed.et_components_relabelled,
-                         skipped_registrations(prepared.manifest))
+                         skipped_registrations(prepared.manifest), processed.edge_components_removed)
 
 
 def skipped_registrations(manifest: Mapping[str, object]) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ def test_segment_writes_output_and_prints_summary(tmp_path: Path, weights: Path,
     (["CASE", "--device", "tpu"], "device must be one of"),
     (["CASE", "--min-lesion-ml", "-0.5"], "min_component_ml (--min-lesion-ml) must be >= 0 mL"),
     (["CASE", "--min-et-component-ml", "-1"], "min_et_component_ml (--min-et-component-ml) must be >= 0 mL"),
+    (["CASE", "--edge-oedema-mm", "-2"], "edge_oedema_mm (--edge-oedema-mm) must be >= 0 mm"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str],
                                          args: list[str], message: str) -> None:
@@ -111,11 +112,13 @@ def test_postprocessing_options_reach_the_sidecar(tmp_path: Path, weights: Path,
         source, out, sidecar = small_case(tmp_path / "case"), tmp_path / "seg.nii.gz", tmp_path / "seg.json"
     code, _, _ = run_main(capsys, "segment", str(source), "-o", str(out), "--weights", str(weights), "--device", "cpu",
                           "--tile", "32", "--min-lesion-ml", "0.3", "--min-et-component-ml", "0.02",
-                          *(["--batch"] if batch else []))
+                          "--edge-oedema-mm", "5", *(["--batch"] if batch else []))
     record = json.loads(sidecar.read_text())["postprocessing"]
     assert code == 0 and record["min_component_ml"] == 0.3 and record["min_et_component_ml"] == 0.02
+    assert record["edge_oedema_mm"] == 5.0
     assert record["min_et_ml"] == 0.5 and record["threshold"] == 0.5  # options left out keep the engine's defaults
-    assert {"removed_components", "et_components_relabelled", "et_suppressed"} <= set(record)
+    assert record["edge_oedema_fraction"] == 0.3
+    assert {"removed_components", "et_components_relabelled", "et_suppressed", "edge_components_removed"} <= set(record)
 
 
 def test_postprocessing_defaults_come_from_the_engine(tmp_path: Path, weights: Path,

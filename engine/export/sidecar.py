@@ -144,13 +144,15 @@ def postprocessing_record(config: PostprocessConfig, result: Segmentation) -> di
     """The sidecar's "postprocessing" entry: the settings used and what they changed.
 
     Args:
-        config: the post-processing settings (threshold, min_et_ml, min_component_ml, min_et_component_ml).
+        config: the post-processing settings (threshold, min_et_ml, min_component_ml, min_et_component_ml,
+            edge_oedema_mm, edge_oedema_fraction).
         result: what ``engine.inference.postprocess.postprocess`` returned with them.
     """
     return config.record() | {
         "removed_components": result.removed_components,
         "et_components_relabelled": result.et_components_relabelled,
         "et_suppressed": result.et_suppressed,
+        "edge_components_removed": result.edge_components_removed,
     }
 
 

@@ -10,7 +10,12 @@ Then, in this order (``postprocess``), all with 26-connectivity:
 2. Each ET component smaller than ``min_et_component_ml`` takes the label around it (necrosis inside a core,
    oedema within oedema, background alone in the brain): isolated ET specks on vessels and sinuses are the
    clinical failure mode of enhancing-tumour segmentation.
-3. Small-ET suppression: when the whole ET volume is below ``min_et_ml``, it becomes necrosis, as nnU-Net
+3. Skull-strip remnants (when the brain mask is given): a whole-tumour component without any tumour core
+   (no label 1 or 4) that lies on the edge of the brain mask (at least ``edge_oedema_fraction`` of its voxels
+   within ``edge_oedema_mm`` of it) is removed. Oedema surrounds a tumour; "oedema" alone on the rim of a
+   skull-stripped brain is extra-cerebral tissue that the skull strip left behind (fat, muscle, dura), the
+   largest false-positive volume on the held-out synthetic cases (docs/benchmarks.md, "Edge oedema").
+4. Small-ET suppression: when the whole ET volume is below ``min_et_ml``, it becomes necrosis, as nnU-Net
    does for BraTS (a few false-positive ET voxels cost a whole case in the BraTS ET score).
 
 A component of exactly the minimum volume is kept. The defaults are the ``DEFAULT_*`` constants below; the two
@@ -37,6 +42,8 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_MIN_ET_ML = 0.5
 DEFAULT_MIN_COMPONENT_ML = 0.25
 DEFAULT_MIN_ET_COMPONENT_ML = 0.25
+DEFAULT_EDGE_OEDEMA_MM = 3.0
+DEFAULT_EDGE_OEDEMA_FRACTION = 0.3
 # Relative slack of the "smaller than the minimum" test: a component of exactly the minimum volume is kept even
 # when voxels * voxel_ml rounds to just below it (11 voxels of 0.0009 mL: 0.009899999999999999 < 0.0099).
 _VOLUME_RTOL = 1e-9
@@ -52,12 +59,17 @@ class PostprocessConfig:
         min_et_ml: ET smaller than this (whole case, mL) becomes necrosis; 0 turns it off.
         min_component_ml: whole-tumour components smaller than this (mL) are removed; 0 turns it off.
         min_et_component_ml: ET components smaller than this (mL) take the label around them; 0 turns it off.
+        edge_oedema_mm: a core-free whole-tumour component with at least ``edge_oedema_fraction`` of its voxels
+            within this distance (mm) of the brain mask's edge is removed as a skull-strip remnant; 0 turns it off.
+        edge_oedema_fraction: that fraction, in (0, 1].
     """
 
     threshold: float = DEFAULT_THRESHOLD
     min_et_ml: float = DEFAULT_MIN_ET_ML
     min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
     min_et_component_ml: float = DEFAULT_MIN_ET_COMPONENT_ML
+    edge_oedema_mm: float = DEFAULT_EDGE_OEDEMA_MM
+    edge_oedema_fraction: float = DEFAULT_EDGE_OEDEMA_FRACTION
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -69,11 +81,17 @@ class PostprocessConfig:
             if not value >= 0:  # also refuses NaN
                 where = f"{name} ({option})" if option else name
                 raise ValueError(f"{where} must be >= 0 mL (0 turns it off), got {value}")
+        if not self.edge_oedema_mm >= 0:
+            raise ValueError(f"edge_oedema_mm (--edge-oedema-mm) must be >= 0 mm (0 turns it off), "
+                             f"got {self.edge_oedema_mm}")
+        if not 0.0 < self.edge_oedema_fraction <= 1.0:
+            raise ValueError(f"edge_oedema_fraction must be in (0, 1], got {self.edge_oedema_fraction}")
 
     def record(self) -> dict[str, float]:
         """The settings as a JSON-ready mapping (for the sidecar)."""
         return {"threshold": self.threshold, "min_et_ml": self.min_et_ml, "min_component_ml": self.min_component_ml,
-                "min_et_component_ml": self.min_et_component_ml}
+                "min_et_component_ml": self.min_et_component_ml, "edge_oedema_mm": self.edge_oedema_mm,
+                "edge_oedema_fraction": self.edge_oedema_fraction}
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,7 @@ class Segmentation:
         et_suppressed: the ET was below ``min_et_ml`` and became necrosis.
         removed_components: number of whole-tumour components below ``min_component_ml`` removed.
         et_components_relabelled: number of ET components below ``min_et_component_ml`` given the label around them.
+        edge_components_removed: number of core-free components on the brain mask's edge removed (remnants).
     """
 
     label: np.ndarray
@@ -95,6 +114,7 @@ class Segmentation:
     et_suppressed: bool
     removed_components: int
     et_components_relabelled: int = 0
+    edge_components_removed: int = 0
 
 
 def labels_from_regions(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -181,6 +201,42 @@ def relabel_small_et_components(label: np.ndarray, min_ml: float, voxel_ml: floa
     return label, count
 
 
+def remove_edge_oedema(label: np.ndarray, brain_mask: np.ndarray, spacing: tuple[float, float, float],
+                       max_depth_mm: float, min_fraction: float) -> tuple[np.ndarray, int]:
+    """Remove core-free whole-tumour components lying on the brain mask's edge (skull-strip remnants).
+
+    Args:
+        label: BraTS 2020 label map.
+        brain_mask: the brain mask the labels were confined to, same shape.
+        spacing: voxel size in mm (the depth is measured in mm).
+        max_depth_mm: a voxel at most this far inside the mask is on its edge; 0 turns the rule off.
+        min_fraction: a component is removed when at least this fraction of its voxels is on the edge.
+
+    Returns:
+        (label, removed count).
+    """
+    if brain_mask.shape != label.shape:
+        raise ValueError(f"brain mask shape {brain_mask.shape} differs from the label map's {label.shape}")
+    if max_depth_mm <= 0 or not label.any():
+        return label, 0
+    components, count = ndimage.label(label > 0, structure=CONNECTIVITY)
+    has_core = np.zeros(count + 1, bool)
+    has_core[np.unique(components[(label == NECROSIS) | (label == ENHANCING)])] = True
+    candidates = np.flatnonzero(~has_core[1:]) + 1
+    if candidates.size == 0:
+        return label, 0  # every component has a core: skip the distance transform
+    # Depth inside the mask, in mm (the mask is padded so that a mask touching the volume's border has an edge there)
+    depth = ndimage.distance_transform_edt(np.pad(brain_mask.astype(bool), 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    on_edge = np.bincount(components[depth <= max_depth_mm], minlength=count + 1)
+    removed = [c for c in candidates if on_edge[c] >= min_fraction * sizes[c]]
+    if not removed:
+        return label, 0
+    label = label.copy()
+    label[np.isin(components, removed)] = 0
+    return label, len(removed)
+
+
 def count_lesions(label: np.ndarray) -> int:
     """Connected components (26-connectivity) of the whole tumour."""
     return int(ndimage.label(label > 0, structure=CONNECTIVITY)[1])
@@ -195,13 +251,17 @@ def label_volumes_ml(label: np.ndarray, voxel_ml: float) -> dict[str, float]:
     return {name: round(count * voxel_ml, 3) for name, count in counts.items()}
 
 
-def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = PostprocessConfig()) -> Segmentation:
-    """Small-component removal, small-ET relabelling and suppression, volumes and lesion count of a label map.
+def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = PostprocessConfig(),
+                brain_mask: np.ndarray | None = None, spacing: tuple[float, float, float] | None = None) -> Segmentation:
+    """Small-component removal, small-ET relabelling, edge-remnant removal and small-ET suppression, volumes and
+    lesion count of a label map.
 
     Args:
         label: BraTS 2020 label map.
         voxel_ml: volume of one voxel in mL.
         config: thresholds.
+        brain_mask: the brain mask the labels were confined to; without it the edge rule (step 3) is skipped.
+        spacing: voxel size in mm, for the edge rule (default: isotropic, from ``voxel_ml``).
     """
     label, removed = remove_small_components(label, config.min_component_ml, voxel_ml)
     # ET components are judged after the whole-tumour pass: a removed lesion's ET must not be counted twice
@@ -209,6 +269,11 @@ def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = 
     if relabelled:  # a speck that bridged two parts of a lesion and became background can leave small pieces
         label, removed_after = remove_small_components(label, config.min_component_ml, voxel_ml)
         removed += removed_after
+    edge_removed = 0
+    if brain_mask is not None:
+        side = (voxel_ml * 1000.0) ** (1 / 3)
+        label, edge_removed = remove_edge_oedema(label, brain_mask, spacing or (side, side, side),
+                                                 config.edge_oedema_mm, config.edge_oedema_fraction)
     label, suppressed = suppress_small_et(label, config.min_et_ml, voxel_ml)
     return Segmentation(label, label_volumes_ml(label, voxel_ml), count_lesions(label), suppressed, removed,
-                        relabelled)
+                        relabelled, edge_removed)

@@ -28,7 +28,7 @@ def predict_label(predictor: Predictor, image: np.ndarray, post: PostprocessConf
         logits = predictor.predict(image.astype(np.float32))
     label = labels_from_regions(torch.sigmoid(logits).numpy(), post.threshold)
     label[~mask] = 0
-    return postprocess(label, 0.001, post).label
+    return postprocess(label, 0.001, post, mask, (1.0, 1.0, 1.0)).label
 
 
 def score(label: np.ndarray, reference: np.ndarray, case_id: str) -> dict:

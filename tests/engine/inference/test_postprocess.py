@@ -223,4 +223,5 @@ def test_sidecar_record_names_settings_and_changes() -> None:
     result = postprocess(_core_with_et(speck_voxels=4), 0.001, config)
     assert postprocessing_record(config, result) == {
         "threshold": 0.4, "min_et_ml": 0.0, "min_component_ml": 0.0, "min_et_component_ml": 0.005,
-        "removed_components": 0, "et_components_relabelled": 1, "et_suppressed": False}
+        "edge_oedema_mm": 3.0, "edge_oedema_fraction": 0.3,
+        "removed_components": 0, "et_components_relabelled": 1, "et_suppressed": False, "edge_components_removed": 0}
