@@ -1,5 +1,6 @@
-"""Lesion shapes of the synthetic v2.1 generator: growth along tissue is rounded, and no lesion is cut by the box
-it is painted in (v2 drew cube-shaped oedema with flat, axis-aligned faces); caches never mix versions."""
+"""Lesion shapes of the synthetic v2.x generator: growth along tissue is rounded, and no lesion is cut by the box
+it is painted in (v2 drew cube-shaped oedema with flat, axis-aligned faces); oedema stays in its hemisphere and
+is visible on T2 and FLAIR (v2.2); caches never mix versions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from trainer.data import INDEX_NAME
 from trainer.synth import SynthConfig, generate_synthetic_cache
 from trainer.synth import anatomy as A
 from trainer.synth.fields import geodesic_dilate
+from trainer.synth.render import CONTRASTS, RenderConfig, class_means
 from trainer.synth.tumour import Lesion, _box, paint_lesion
 
 
@@ -69,7 +71,32 @@ def test_a_cache_never_mixes_generator_versions(tmp_path: Path) -> None:
     index = json.loads(index_file.read_text())
     entries = index.get("cases", index)
     for entry in entries.values():
-        entry["source"] = entry["source"].replace("synthetic-v2.1", "synthetic-v2")
+        entry["source"] = entry["source"].replace("synthetic-v2.2", "synthetic-v2.1")  # an older version's cache
     index_file.write_text(json.dumps(index))
     with pytest.raises(ValueError, match="another generator version"):
         generate_synthetic_cache(anatomy_dir, cache, n=2, seed=4, config=SynthConfig(shape=(72, 80, 64)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_oedema_stays_in_the_cores_hemisphere(seed: int) -> None:
+    """White matter spans both hemispheres (as the corpus callosum joins them); the oedema of a lesion near the
+    midline fills the left side only when the hemisphere flags are given, and crosses without them."""
+    tissue = torch.full((128, 128, 128), A.WM, dtype=torch.uint8)
+    parts = torch.full_like(tissue, A.PART_LEFT)
+    parts[64:] = A.PART_RIGHT
+    lesion = Lesion("glioblastoma", (52.0, 64.0, 64.0), 8.0, (1.0, 1.0, 1.0), 0.5, 16.0, 0.0, 0.2)
+    with_sides = tissue.clone()
+    paint_lesion(with_sides, lesion, torch.Generator().manual_seed(seed), parts)
+    assert (with_sides[:64] == A.OEDEMA).sum() > 1000 and not (with_sides[64:] == A.OEDEMA).any()
+    without = tissue.clone()
+    paint_lesion(without, lesion, torch.Generator().manual_seed(seed))
+    assert (without[64:] == A.OEDEMA).sum() > 100
+
+
+def test_oedema_is_brighter_than_white_matter_on_t2_and_flair() -> None:
+    config = RenderConfig()
+    for seed in range(200):
+        generator = torch.Generator().manual_seed(seed)
+        for contrast in (CONTRASTS.index("t2"), CONTRASTS.index("flair")):
+            means = class_means(contrast, generator, config)
+            assert means[A.OEDEMA] >= means[A.WM] * (1 + config.oedema_contrast) * (1 - 1e-6)

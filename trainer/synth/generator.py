@@ -25,8 +25,10 @@ from trainer.synth.tumour import KINDS, Lesion, draw_lesions, mass_effect, paint
 
 BRATS_SHAPE = (240, 240, 155)
 # The generator's version, written into every case and cache entry. v2.1 (2026-11-30): oedema and lesion outlines
-# no longer cut by axis-aligned boxes (v2 drew cube-shaped oedema); a cache never mixes versions.
-GENERATOR = "synthetic-v2.1"
+# no longer cut by axis-aligned boxes (v2 drew cube-shaped oedema); a cache never mixes versions. v2.2 (fifth session
+# of 2026-11-30): oedema stays in the core's hemisphere, and oedema is brighter than white matter on T2 and FLAIR
+# by at least `RenderConfig.oedema_contrast` (v2.1 drew oedema across the midline that no contrast showed).
+GENERATOR = "synthetic-v2.2"
 BOX_MARGIN = 10  # voxels kept around the brain: the skull strip's remnants reach at most 8 mm beyond it
 
 
@@ -165,7 +167,7 @@ def generate_case(anatomy: A.AnatomyMap, seed: int, config: SynthConfig = SynthC
     lesions = draw_lesions(kind, candidates, generator)
     tissue, parts = _tissue_on_grid(anatomy, warp, lesions, config.shape, device)
     for lesion in lesions:
-        paint_lesion(tissue, lesion, generator)
+        paint_lesion(tissue, lesion, generator, parts)
     box = _brain_box(tissue)  # what follows works on the brain's box only: half the voxels, same result
     tissue, parts = tissue[box].contiguous(), parts[box].contiguous()
     add_mimics(tissue, parts, generator)

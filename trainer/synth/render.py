@@ -53,6 +53,9 @@ class RenderConfig:
         slice_mm: range of the slice thickness of such an acquisition.
         max_bias: largest standard deviation of the log bias field.
         max_noise: largest noise standard deviation, relative to white matter.
+        oedema_contrast: oedema is at least this much brighter than white matter on T2 and FLAIR (relative):
+            BraTS annotators draw oedema from the FLAIR / T2 hyperintensity, so a label that no contrast shows
+            would teach the network to guess.
     """
 
     mean_spread: float = 0.12
@@ -61,6 +64,7 @@ class RenderConfig:
     slice_mm: tuple[float, float] = (3.0, 6.0)
     max_bias: float = 0.3
     max_noise: float = 0.06
+    oedema_contrast: float = 0.2
 
 
 def _u(generator: torch.Generator, low: float = 0.0, high: float = 1.0) -> float:
@@ -76,6 +80,8 @@ def class_means(contrast: int, generator: torch.Generator, config: RenderConfig)
             continue
         spread = config.tumour_spread if tissue_class in (*A.TUMOUR_CLASSES, *ENHANCING_CLASSES) else config.mean_spread
         means[tissue_class] = prior[contrast] * float(torch.exp(spread * torch.randn((), generator=generator)))
+    if CONTRASTS[contrast] in ("t2", "flair"):
+        means[A.OEDEMA] = torch.maximum(means[A.OEDEMA], means[A.WM] * (1 + config.oedema_contrast))
     return means
 
 

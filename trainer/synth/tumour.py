@@ -130,8 +130,18 @@ def _relative_radius(lesion: Lesion, box: tuple[slice, ...], generator: torch.Ge
     return scaled.norm(dim=-1) / (lesion.radius * (1 + wobble))
 
 
-def paint_lesion(tissue: torch.Tensor, lesion: Lesion, generator: torch.Generator) -> None:
-    """Paint one lesion's compartments into ``tissue`` (in place): core classes, then oedema around them."""
+def paint_lesion(tissue: torch.Tensor, lesion: Lesion, generator: torch.Generator,
+                 parts: torch.Tensor | None = None) -> None:
+    """Paint one lesion's compartments into ``tissue`` (in place): core classes, then oedema around them.
+
+    Args:
+        tissue: tissue classes on the output grid.
+        lesion: the lesion.
+        generator: random numbers.
+        parts: the hemisphere / cerebellum flags on the same grid (`anatomy.PART_*`); when given, the oedema
+            stays on the core's side: vasogenic oedema spreads along the white matter of its own hemisphere and
+            rarely crosses the corpus callosum, which the white matter connected to the core would.
+    """
     box = _box(lesion, tuple(tissue.shape))
     region = tissue[box]
     shape = tuple(region.shape)
@@ -140,7 +150,7 @@ def paint_lesion(tissue: torch.Tensor, lesion: Lesion, generator: torch.Generato
     core = (r < 1.0) & (brain | (r < 0.7))
     inner = r < lesion.inner * (1 + 0.15 * smooth_noise(shape, 4, generator, tissue.device))
     enhancing, non_enhancing = _core_parts(lesion, core, inner, shape, generator, tissue.device)
-    oedema = _oedema(lesion, region, core, r, generator)
+    oedema = _oedema(lesion, region, core, r, generator, None if parts is None else parts[box])
     region[oedema & ~core] = A.OEDEMA
     region[core & inner] = A.NECROSIS
     region[non_enhancing] = A.NON_ENHANCING
@@ -160,13 +170,26 @@ def _core_parts(lesion: Lesion, core: torch.Tensor, inner: torch.Tensor, shape: 
     return solid & ~gaps, gaps
 
 
+def _core_side(parts: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
+    """Voxels on the core's side: the hemisphere (or cerebellum) flag most of the core lies in; all voxels when
+    the core lies in no flagged part (brain stem)."""
+    flags = parts[core & (parts > 0)]
+    if flags.numel() == 0:
+        return torch.ones_like(core)
+    return parts == torch.mode(flags).values
+
+
 def _oedema(lesion: Lesion, region: torch.Tensor, core: torch.Tensor, r: torch.Tensor,
-            generator: torch.Generator) -> torch.Tensor:
-    """Oedema: grown from the core along white matter (and a thin rim into grey matter), noisy extent."""
+            generator: torch.Generator, parts: torch.Tensor | None = None) -> torch.Tensor:
+    """Oedema: grown from the core along white matter (and a thin rim into grey matter), noisy extent, on the
+    core's side when ``parts`` (hemisphere flags) are given."""
     if lesion.oedema_mm <= 0:
         return torch.zeros_like(core)
     white = (region == A.WM) | (region == A.PALLIDUM) | (region == A.OEDEMA)
     grey_rim = (region == A.CORTEX) | (region == A.DEEP_GM) | (region == A.CEREBELLAR_GM)
+    if parts is not None:
+        side = _core_side(parts, core)
+        white, grey_rim = white & side, grey_rim & side
     # The noisy ellipsoid (r < reach) is the oedema's outline; inside it the oedema fills the white matter
     # connected to the core. A path-length limit alone would give its outline the shape of the growth steps
     # (a cube for 26-neighbourhood steps), so the limit only bounds the work: the outline stops the growth first.
