@@ -94,6 +94,14 @@ def test_off_without_a_mask_or_at_zero_mm() -> None:
     assert postprocess(label, 0.001, off, _brain()).edge_components_removed == 0
 
 
+def test_a_blob_far_from_any_edge_stays_when_the_mask_fills_its_neighbourhood() -> None:
+    brain = np.ones((60, 60, 60), bool)
+    label = np.zeros(brain.shape, np.uint8)
+    label[27:33, 27:33, 27:33] = 2  # core-free, 27 mm from the volume's border
+    kept, removed = remove_edge_oedema(label, brain, (1.0, 1.0, 1.0), 3.0, 0.3)
+    assert removed == 0 and np.array_equal(kept, label)
+
+
 def test_a_mask_touching_the_volume_border_has_an_edge_there() -> None:
     brain = np.ones(SHAPE, bool)
     label = np.zeros(SHAPE, np.uint8)
