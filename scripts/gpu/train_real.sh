@@ -14,7 +14,9 @@
 #   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
 #   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
 # Round 4 (S4 = synthetic-only continuation on both GPUs, then B and the three L twins from S4, two per GPU):
-#   bash scripts/gpu/train_real.sh finetune INIT MIN                   B + L-* from INIT, MIN minutes, detached
+#   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh finetune INIT MIN   B + L-* from INIT, MIN minutes, detached
+# Round 5: EXTRA="real_fraction=0.2" finetune from S4 for 8 minutes (fewer real patches, so less is forgotten of
+# the synthetic cases).
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
@@ -50,9 +52,9 @@ launch_model() {  # name gpu init minutes data...: detached (setsid), so it outl
   local data=()
   for d in "$@"; do data+=(--data "$d"); done
   CUDA_VISIBLE_DEVICES=$gpu setsid nohup python3 main.py train "${data[@]}" --val-data "$SYNTH/heldout" \
-    --out "$RUNS/$name" --config synth-v2 init_weights="$init" max_minutes="$budget" \
+    --out "$RUNS/$name" --config synth-v2 init_weights="$init" max_minutes="$budget" $EXTRA \
     >>"$RUNS/$name.log" 2>&1 </dev/null &
-  echo "launched $name on GPU $gpu from $init for $budget min"
+  echo "launched $name on GPU $gpu from $init for $budget min ${EXTRA:+($EXTRA)}"
 }
 
 training_processes() { pgrep -f "main.py train" | wc -l; }
