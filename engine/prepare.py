@@ -48,7 +48,7 @@ from engine.prepared import (
     write_manifest,
 )
 from engine.preprocess.normalize import zscore_in_mask
-from engine.preprocess.registration import RegistrationConfig, register_rigid
+from engine.preprocess.registration import RegistrationConfig, register_rigid_all
 from engine.preprocess.skullstrip import (
     deepbet_available,
     deepbet_brain_mask,
@@ -129,6 +129,7 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
     reference = images["t1ce"]
     transforms: dict[str, sitk.Transform | None] = {"t1ce": None}
     records: dict[str, object] = {"t1ce": {"registered": False, "reason": "reference"}}
+    pending = {}
     for role in (r for r in ROLES if r != "t1ce"):
         image = images[role]
         if image.grid.same_as(reference.grid):
@@ -138,11 +139,12 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
             report(progress, f"register {role}: same grid as t1ce, skipped", 1, 1)
             continue
         _check_overlap(image, reference, config)
-        check_cancel(cancel, "registration")
-        result = register_rigid((reference.data, reference.grid), (image.data, image.grid), config.registration,
-                                progress, cancel, stage=f"register {role}")
+        pending[role] = (image.data, image.grid)
+    check_cancel(cancel, "registration")
+    results = register_rigid_all((reference.data, reference.grid), pending, config.registration, progress, cancel)
+    for role, result in results.items():
         transforms[role], records[role] = result.transform, {"registered": True, **result.summary()}
-    return transforms, records
+    return transforms, {role: records[role] for role in ROLES}
 
 
 def _resampled_brains(images: Mapping[str, NativeImage], space: WorkingSpace,

@@ -22,6 +22,7 @@ map against today's, and writes the figures as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -41,6 +43,7 @@ from engine.case import find_case_files
 from engine.geometry import Grid, resample
 from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
+from engine.preprocess.registration import WORKERS_ENV
 from engine.segment import load_segmenter, segment_case
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
@@ -105,24 +108,53 @@ def export_once() -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def bench_warm(source: Path, device: str, runs: int, work: Path) -> dict[str, object]:
+def bench_warm(source: Path, device: str, runs: int, work: Path,
+               registration_workers: tuple[str, ...] = ()) -> dict[str, object]:
     """GPU end to end after a warm start: the model is loaded (and run once) first, then each run turns the
-    native-like study made from ``source`` into the NIfTI and the DICOM-SEG on disk."""
+    native-like study made from ``source`` into the NIfTI and the DICOM-SEG on disk.
+
+    ``registration_workers`` (e.g. ``("1", "auto")``): settings of REVSEG_REGISTRATION_WORKERS to interleave run by
+    run, timed apart, with the Dice of each setting's label map against the first's; empty times the default only.
+    """
     study = native_like_study(source, work / "native-like" / f"{source.name}-native")
     start = time.perf_counter()
     segmenter = load_segmenter(None, PredictorConfig(device=device))
     segment_case(study, None, work / "warm-up" / "seg.nii.gz", segmenter=segmenter)  # CUDA init, graphs, caches
     warm_up = time.perf_counter() - start
-    timings = []
+    settings = registration_workers or ("default",)
+    timings: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+    outputs: dict[str, Path] = {}
     for run in range(runs):
-        out = work / f"run-{run}" / "seg.nii.gz"
-        wall = time.perf_counter()
-        result = segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
-        timings.append(result.timings_s | {"wall": round(time.perf_counter() - wall, 3)})
-        print(f"  run {run + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings[-1].items()), flush=True)
-    medians = {k: round(statistics.median(t[k] for t in timings), 3) for k in timings[0]}
-    return {"case": study.name, "device": device, "warm_up_s": round(warm_up, 2), "runs_s": timings,
-            "medians_s": medians, "files": sorted(p.name for p in out.parent.iterdir())}
+        for name in settings:
+            out = work / f"run-{run}-{name}" / "seg.nii.gz"
+            with _registration_workers(name):
+                wall = time.perf_counter()
+                result = segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
+            timings[name].append(result.timings_s | {"wall": round(time.perf_counter() - wall, 3)})
+            outputs[name] = out
+            print(f"  run {run + 1} ({name}): " + ", ".join(f"{k} {v:.2f} s" for k, v in timings[name][-1].items()),
+                  flush=True)
+    medians = {name: {k: round(statistics.median(t[k] for t in ts), 3) for k in ts[0]} for name, ts in timings.items()}
+    result = {"case": study.name, "device": device, "warm_up_s": round(warm_up, 2), "runs_s": timings,
+              "medians_s": medians[settings[0]], "files": sorted(p.name for p in outputs[settings[0]].parent.iterdir())}
+    if registration_workers:
+        result["medians_by_registration_workers"] = medians
+        result["dice_vs_first"] = {name: _agreement(outputs[name], outputs[settings[0]]) for name in settings[1:]}
+    return result
+
+
+@contextlib.contextmanager
+def _registration_workers(name: str) -> Iterator[None]:
+    """REVSEG_REGISTRATION_WORKERS set to ``name`` (unset for "auto" / "default") for the block."""
+    before = os.environ.pop(WORKERS_ENV, None)
+    if name not in ("auto", "default"):
+        os.environ[WORKERS_ENV] = name
+    try:
+        yield
+    finally:
+        os.environ.pop(WORKERS_ENV, None)
+        if before is not None:
+            os.environ[WORKERS_ENV] = before
 
 
 def print_table(results: list[dict[str, object]]) -> None:
@@ -144,10 +176,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--warm", metavar="DEVICE", help="warm-start end-to-end mode on DEVICE (e.g. cuda): the "
                         "model loaded once, then --runs runs of the native-like study made from --case (one case)")
+    parser.add_argument("--registration-workers", default="", metavar="LIST",
+                        help="with --warm: comma-separated REVSEG_REGISTRATION_WORKERS settings to interleave run by "
+                        "run (e.g. 1,auto: registrations one after another against side by side)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="revseg-bench-"))
     if args.warm:
-        result = bench_warm((args.case or [REAL])[0], args.warm, args.runs, work)
+        settings = tuple(v.strip() for v in args.registration_workers.split(",") if v.strip())
+        result = bench_warm((args.case or [REAL])[0], args.warm, args.runs, work, settings)
+        for name, medians in result.get("medians_by_registration_workers", {}).items():
+            agreement = result["dice_vs_first"].get(name, "first")
+            print(f"registration workers {name}: prepare {medians['prepare']:.2f} s, wall {medians['wall']:.2f} s, "
+                  f"Dice vs the first setting {agreement}")
         print("| stage | " + " | ".join(result["medians_s"]) + " |")
         print("|---|" + "---|" * len(result["medians_s"]))
         print(f"| median of {args.runs} (s) | " + " | ".join(f"{v:.2f}" for v in result["medians_s"].values()) + " |")
