@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from engine.errors import GeometryError
+from engine.labels import distinct_values
 from engine.lazy import lazy_module
 
 # SimpleITK loads on first use: the case loader and the trainer only need ``Grid`` from here.
@@ -292,7 +293,7 @@ def resample_labels(
     label = np.asarray(label)
     if method == "nearest" or (transform is None and axis_mapping(source, target) is not None):
         return resample(label, source, target, transform, "nearest", 0).astype(label.dtype)
-    values = [int(v) for v in np.unique(label) if v != 0]
+    values = [int(v) for v in distinct_values(label) if v != 0]
     weights = [resample((label == v).astype(np.float32), source, target, transform, "linear") for v in values]
     if not weights:
         return np.zeros(target.shape, label.dtype)
