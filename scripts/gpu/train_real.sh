@@ -15,8 +15,9 @@
 #   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
 # Round 4 (S4 = synthetic-only continuation on both GPUs, then B and the three L twins from S4, two per GPU):
 #   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh finetune INIT MIN   B + L-* from INIT, MIN minutes, detached
-# Round 5: EXTRA="real_fraction=0.2" finetune from S4 for 8 minutes (fewer real patches, so less is forgotten of
-# the synthetic cases).
+# Round 5: EXTRA="real_fraction=0.2" finetune from S4 for 6 minutes (fewer real patches, so less is forgotten of
+# the synthetic cases). Detached models live only while the lease does, and it goes back 30 s after a call ends:
+# follow a launch at once with `wait MIN` calls (round 5's first attempt was lost to an idle gap).
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
