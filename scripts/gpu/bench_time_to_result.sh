@@ -4,8 +4,9 @@
 # registrations run) into the label NIfTI + DICOM-SEG on disk. Prints the stage times per run and their medians;
 # writes $OUT/time_to_result.json and the log. Each run is made twice, interleaved: registrations one after
 # another (REVSEG_REGISTRATION_WORKERS=1, the code of run TTR1) and side by side (the default on a many-core
-# machine), with the Dice of the second's label map against the first's; WORKERS=auto times the default only. The study is made from CASE (default the packed TCGA-DU-7294
-# of scripts/pack_device_data.py, carried as .pack/); that source is skull-stripped, so no skull strip runs.
+# machine), with the Dice of the second's label map against the first's; WORKERS=auto times the default only.
+# The study is made from CASE (default the packed TCGA-DU-7294 of scripts/pack_device_data.py, carried as
+# .pack/); that source is skull-stripped, so no skull strip runs.
 #
 # The GPU image lacks SimpleITK, nibabel, pydicom, highdicom and pyjpegls. SimpleITK's wheel (53 MB) and the
 # repository do not fit one call's 64 MiB, so it travels alone first, repacked as an xz tarball of its
@@ -24,5 +25,5 @@ print(' '.join(m for m in ('SimpleITK', 'nibabel', 'pydicom', 'highdicom', 'jpeg
 [ -z "$missing" ] || { echo "missing on this machine: $missing (carry .sitk/ and .whl/ as docs/benchmarks.md says)"; exit 2; }
 CASE=${1:-.pack/real/TCGA-DU-7294}
 [ -d "$CASE" ] || { echo "no case folder $CASE (carry .pack/ from scripts/pack_device_data.py, or pass CASE)"; exit 2; }
-python3 scripts/bench_time_to_result.py --warm cuda --case "$CASE" --runs 3 --registration-workers "${WORKERS:-1,auto}" --json "$OUT/time_to_result.json" \
-  --work /tmp/revseg-ttr 2>&1 | grep -v Warning | tee "$OUT/time_to_result.log"
+python3 scripts/bench_time_to_result.py --warm cuda --case "$CASE" --runs 3 --registration-workers "${WORKERS:-1,auto}" \
+  --json "$OUT/time_to_result.json" --work /tmp/revseg-ttr 2>&1 | grep -v Warning | tee "$OUT/time_to_result.log"
