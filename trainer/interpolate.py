@@ -84,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         digest = interpolate_checkpoints(args.parent, args.fine_tuned, args.alpha, args.out)
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
-    print(f"{args.out}: alpha {args.alpha}, weights sha256 {digest}")
+    print(f"{args.out}: alpha {args.alpha}, weights sha256 {digest}")  # noqa: T201 - CLI output
     return 0
 
 
