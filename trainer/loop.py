@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,18 @@ from trainer.state import (
 
 log = logging.getLogger(__name__)
 
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Patch workers come from a fork server, never from a fork of this process.
+
+    A plain fork copies a process that may hold other threads (torch's and ONNX Runtime's pools, ITK's, a GUI's
+    or a test runner's) and their locks; a child that touches a lock held at the fork waits forever, and its
+    parent with it. The fork server is a fresh single-threaded process with the sampling code preloaded, so a
+    worker still starts in milliseconds.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["trainer.sampling"])
+    return context
 
 class Trainer:
     """Train a RevSeg U-Net on a folder of BraTS-style cases.
@@ -229,8 +242,10 @@ class Trainer:
     def _loader(self, start: int, end: int) -> DataLoader:
         sampler = ResumableBatchSampler(start, end, self.config.batch_size, self.context.rank,
                                         self.context.world_size)
-        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
-                          collate_fn=pad_collate, pin_memory=self.context.device.type == "cuda")
+        workers = self.config.num_workers
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers, collate_fn=pad_collate,
+                          pin_memory=self.context.device.type == "cuda",
+                          multiprocessing_context=worker_context() if workers > 0 else None)
 
     def train_epoch(self, epoch: int, stop_at_step: int | None = None) -> list[float]:
         end = (epoch + 1) * self.steps_per_epoch

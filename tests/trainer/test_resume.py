@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from trainer.config import load_config
-from trainer.loop import Trainer
+from trainer.loop import Trainer, worker_context
 
 TINY_CPU = Path(__file__).resolve().parents[2] / "trainer" / "configs" / "tiny-cpu.toml"
 
@@ -83,3 +84,43 @@ def test_time_budget_anneals_the_learning_rate() -> None:
     assert learning_rate(10, 1000, config, time_progress=0.0) == pytest.approx(0.01 * (1 - 0.01) ** 0.9)
     assert learning_rate(10, 1000, config, time_progress=0.5) == pytest.approx(0.01 * 0.5 ** 0.9)
     assert learning_rate(10, 1000, config, time_progress=1.0) == 0.0
+
+
+class _LockedDataset(torch.utils.data.Dataset):
+    """Items need a module-level lock, as library code often does (a logger's, a cache's)."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        with _SHARED_LOCK:
+            return index
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def test_patch_workers_do_not_inherit_a_lock_held_by_another_thread(tiny_phantom_dir: Path, tmp_path: Path) -> None:
+    # A forked worker would copy the lock in its held state and wait forever; the trainer's workers start from
+    # a fork server, so a thread of this process holding the lock while they start (and run) is harmless.
+    config = load_config(TINY_CPU, ["num_workers=2", "epochs=1", "patches_per_epoch=2"])
+    trainer = Trainer(config, tiny_phantom_dir, tmp_path / "run", cache_dir=tmp_path / "cache")
+    trainer.on_train_start()
+    assert trainer._loader(0, 1).multiprocessing_context.get_start_method() == "forkserver"
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _SHARED_LOCK:
+            acquired.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    acquired.wait(10)
+    try:
+        loader = torch.utils.data.DataLoader(_LockedDataset(), num_workers=2, timeout=60,
+                                             multiprocessing_context=worker_context())
+        assert sorted(int(item) for item in loader) == [0, 1]
+    finally:
+        release.set()
+        holder.join()
