@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         prepare.add_argument(f"--{modality}", help="NIfTI file, DICOM series folder, or series number / UID / description")
     prepare.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     _add_memory_limit(prepare)
+    _add_allow_unusual_content(prepare)
 
     _add_segment_parser(commands)
     _add_evaluate_parser(commands)
@@ -92,6 +93,12 @@ def _add_memory_limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", type=float, metavar="GB",
                         help="refuse inputs whose headers say the case needs more memory than this (default: "
                              "REVSEG_MEMORY_LIMIT_GB, else 8 GB; docs/input-and-export.md)")
+
+
+def _add_allow_unusual_content(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unusual-content", action="store_true",
+                        help="segment even contrasts that do not look like a brain MRI (a CT, a mask or label map, a "
+                             "constant or single-slice volume, a non-MR DICOM series), which are refused by default")
 
 
 def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
@@ -129,6 +136,7 @@ def _add_segment_parser(commands: argparse._SubParsersAction) -> None:
                               "REVSEG_CPU_BACKEND overrides auto)")
     segment.add_argument("--force", action="store_true", help="overwrite existing outputs")
     _add_memory_limit(segment)
+    _add_allow_unusual_content(segment)
     segment.add_argument("--batch", action="store_true",
                          help="INPUT is a dataset folder; write OUT/<case>.nii.gz per case, skip finished cases "
                          "(spread over GPUs when launched by torchrun)")
@@ -195,7 +203,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     try:
         prepared = prepare_case(args.input, args.out, overrides, force=args.force,
-                                config=PrepareConfig(memory_limit_gb=args.memory_limit),
+                                config=PrepareConfig(memory_limit_gb=args.memory_limit,
+                                                     check_content=not args.allow_unusual_content),
                                 progress=report if interactive else None)
     finally:
         if interactive:
@@ -235,7 +244,8 @@ def _run_segment(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     options = {"weights": args.weights, "device": args.device, "tta": args.tta, "tile": args.tile,
                "overlap": args.overlap, "compile": args.compile, "progress": report if interactive else None,
-               "postprocess_config": postprocess_config, "cpu_backend": args.cpu_backend}
+               "postprocess_config": postprocess_config, "cpu_backend": args.cpu_backend,
+               "check_content": not args.allow_unusual_content}
     try:
         if args.batch:
             if args.input is None:

@@ -38,7 +38,7 @@ from engine.inference.postprocess import (
 from engine.io.guess import ROLES
 from engine.io.inputs import load_inputs, plan_inputs
 from engine.partial_study import load_available
-from engine.prepare import prepare_case
+from engine.prepare import PrepareConfig, prepare_case
 from engine.prepared import PreparedCase
 from engine.segment import Segmenter, brain_box
 
@@ -238,7 +238,9 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     sources = dict(overrides) if overrides is not None else study_overrides(case)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="revseg-viewer-") as temporary:
+        # The viewer checked the content when the case opened and asked before segmenting (gui/review/content_warning)
         prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel,
+                                config=PrepareConfig(check_content=False),
                                 publish=False)  # in memory: nothing reads the folder back
     timings["prepare"], mark = time.perf_counter() - start, time.perf_counter()
     image, box = _network_input(segmenter, prepared)

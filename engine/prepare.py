@@ -24,8 +24,10 @@ import nibabel as nib
 import numpy as np
 
 from engine import __version__
+from engine.content_check import blocking_findings
 from engine.errors import (
     CancelCheck,
+    CaseError,
     GeometryError,
     OutputExistsError,
     ProgressCallback,
@@ -78,6 +80,9 @@ class PrepareConfig:
         skull_strip: "auto" (strip when not already stripped), "never" or "always".
         min_overlap: smallest fraction of a contrast's field of view that must lie in the T1ce's before
             registration (scanner coordinates of one session); below it the inputs are refused.
+        check_content: refuse contrasts that cannot be a brain MRI (a CT, a mask or label map, a constant or
+            single-slice volume, a non-MR DICOM series: ``engine.content_check``); False proceeds anyway (the
+            CLI's ``--allow-unusual-content``; the GUI asks the user itself).
     """
 
     spacing_mm: float = 1.0
@@ -86,6 +91,7 @@ class PrepareConfig:
     skull_strip: str = "auto"
     min_overlap: float = 0.05
     memory_limit_gb: float | None = None
+    check_content: bool = True
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> None:
@@ -121,6 +127,18 @@ def _check_overlap(image: NativeImage, reference: NativeImage, config: PrepareCo
             f"({reference.source.description}) do not overlap ({overlap:.0%}); they are not of one study or "
             "their header geometry is wrong"
         )
+
+
+def _refuse_non_mri(images: Mapping[str, NativeImage]) -> None:
+    """CaseError naming every contrast that cannot be a brain MRI, with what to do about it."""
+    findings = [finding for role in ROLES
+                for finding in blocking_findings(role, images[role].data,
+                                                 images[role].dicom_headers[0] if images[role].dicom_headers else None)]
+    if findings:
+        problems = "; ".join(f"{finding.message} ({images[finding.modality].source.description})"
+                             for finding in findings)
+        raise CaseError(f"not a brain MRI: {problems}. Check the file or series chosen for each contrast; if they "
+                        "are right, --allow-unusual-content segments anyway")
 
 
 def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: ProgressCallback | None,
@@ -261,6 +279,8 @@ def prepare_case(
     plan = plan or plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
     check_outputs_clear_of_inputs({"out": out_dir, **(outputs or {})}, planned_files(plan))
     images = load_inputs(plan, progress, cancel, config.memory_limit_gb)
+    if config.check_content:
+        _refuse_non_mri(images)
     space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm, config.keep_obliquity)
     transforms, registration = _align(images, config, progress, cancel)
     working = {}

@@ -248,6 +248,7 @@ def segment_case(
     memory_limit_gb: float | None = None,
     plan: InputPlan | None = None,
     cpu_backend: str = "auto",
+    check_content: bool = True,
 ) -> SegmentResult:
     """Segment one case end to end and write the label map on the native T1ce grid.
 
@@ -275,6 +276,7 @@ def segment_case(
             outputs (the CLI checks before importing torch); None plans and checks here.
         cpu_backend: the network's runner on the CPU: "auto", "onnxruntime" or "eager"
             (``PredictorConfig.cpu_backend``).
+        check_content: refuse contrasts that cannot be a brain MRI (``PrepareConfig.check_content``).
 
     Raises:
         ValueError (CaseError, OutputExistsError ...) for bad input; OperationCancelled when cancelled.
@@ -294,7 +296,8 @@ def segment_case(
     created = _make_parent(out_nifti.parent)
     try:
         return _segment_prepared(plan, out_nifti, targets, segmenter, timings, start, force,
-                                 progress, cancel, PrepareConfig(memory_limit_gb=memory_limit_gb))
+                                 progress, cancel,
+                                 PrepareConfig(memory_limit_gb=memory_limit_gb, check_content=check_content))
     except BaseException:
         if created is not None and not any(created.iterdir()):
             created.rmdir()  # a failed run leaves no trace, not even an empty folder

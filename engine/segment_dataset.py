@@ -64,13 +64,15 @@ def segment_dataset(
     compile: bool = False,
     postprocess_config: PostprocessConfig | None = None,
     cpu_backend: str = "auto",
+    check_content: bool = True,
 ) -> DatasetResult:
     """Segment every case folder of a dataset into ``<out_dir>/<case>.nii.gz`` (resumable).
 
     Args:
         dataset_dir: folder of case folders.
         out_dir: output folder (created).
-        weights, device, tta, tile, overlap, compile, postprocess_config, cpu_backend: as in ``segment_case``.
+        weights, device, tta, tile, overlap, compile, postprocess_config, cpu_backend, check_content: as in
+            ``segment_case``; a case that fails the content check is reported failed and the batch goes on.
         rank, world_size: this process's share (case i goes to rank i % world_size); default from torchrun's
             RANK / WORLD_SIZE; with several ranks and device "auto"/"cuda", each uses cuda:LOCAL_RANK.
         progress: ``progress("case", done, total)`` per case of this rank.
@@ -98,7 +100,7 @@ def segment_dataset(
                                                                          cpu_backend=cpu_backend),
                                               postprocess_config)
         try:
-            segment_case(case, None, target, cancel=cancel, segmenter=segmenter)
+            segment_case(case, None, target, cancel=cancel, segmenter=segmenter, check_content=check_content)
             written.append(target)
         except ValueError as error:  # a bad case must not stop the batch
             log.error("case %s failed: %s", case.name, error)
