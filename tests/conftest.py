@@ -68,6 +68,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         faulthandler.cancel_dump_traceback_later()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A process that ends normally leaves no hang file; one the watchdog ended keeps it for ./run-tests to print.
+    if _HANG_LOG is not None:
+        _HANG_LOG.close()
+        Path(_HANG_LOG.name).unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The suite never reads or fills the user's cache (ONNX exports): a run on a clean CI machine and one on

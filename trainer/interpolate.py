@@ -24,8 +24,6 @@ import torch
 from engine.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from engine.model import build_network
 
-log = logging.getLogger(__name__)
-
 
 def _check_compatible(parent: LoadedCheckpoint, tuned: LoadedCheckpoint) -> None:
     if parent.config != tuned.config:

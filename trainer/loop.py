@@ -79,6 +79,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
     context.set_forkserver_preload(["trainer.sampling"])
     return context
 
+
 class Trainer:
     """Train a RevSeg U-Net on a folder of BraTS-style cases.
 
