@@ -61,6 +61,11 @@ class TrainConfig:
             graph (recompute + vector-Jacobian product + inversion, ``engine.model.fused_backward``); the plain
             twin compiles its blocks as modules. On by default (issue 19); a graph that fails to compile is
             logged and runs eagerly. The first steps pay the compilations. ``compile_blocks=false``: eager.
+        cuda_graph: on one CUDA device (not under DDP), with AdamW and no dropout / drop path, run the whole
+            step (forward, loss, backward, clipping, optimiser) as one captured CUDA graph
+            (``trainer.graphed_step``): at 128^3 the step is bound by the host's kernel launches, and a graph
+            replays them with one call. The first steps of a patch shape run eagerly; a capture that fails is
+            logged and training goes on without it. ``cuda_graph=false``: no graph.
         max_minutes: time budget of the training (0: none). The schedule then follows whichever of steps or
             time is further along, so the learning rate anneals by the deadline, and training stops at the
             first step past it, validating and writing checkpoints as after the last epoch. Runs with a
@@ -118,6 +123,7 @@ class TrainConfig:
     max_minutes: float = 0.0
     auto_patch_gib: float = 16.0
     compile_blocks: bool = True
+    cuda_graph: bool = True
     real_fraction: float = 0.0
     real_augment_scale: float = 1.0
     p_bias: float = AugmentConfig.p_bias

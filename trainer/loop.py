@@ -42,6 +42,7 @@ from trainer.distributed import (
     init_distributed,
     wrap_model,
 )
+from trainer.graphed_step import GraphedStep, graph_unsupported_reason
 from trainer.losses import RegionLoss
 from trainer.optim import (
     WeightEMA,
@@ -49,6 +50,7 @@ from trainer.optim import (
     build_optimizer,
     clip_gradients,
     learning_rate,
+    match_capturable,
     set_learning_rate,
 )
 from trainer.sampling import PatchDataset, ResumableBatchSampler, pad_collate
@@ -111,6 +113,7 @@ class Trainer:
         self.step, self.best_dice = 0, -1.0
         self.history: dict[str, Any] = {"step_loss": {}, "epochs": []}
         self.writer: Any = None
+        self.graphed: GraphedStep | None = None
         self.started = time.monotonic()
         self.elapsed_before = 0.0
         self.out_of_time = False
@@ -131,7 +134,11 @@ class Trainer:
         if cfg.compile_blocks and ctx.device.type == "cuda":
             self.network.compile_for_training()
         self.ema = WeightEMA(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        self.optimizer = build_optimizer(self.network, cfg)
+        no_graph = graph_unsupported_reason(cfg, ctx.device, ctx.world_size)
+        self.optimizer = build_optimizer(self.network, cfg, capturable=not no_graph)
+        self.graphed = None if no_graph else GraphedStep(self.optimiser_step, ctx.device)
+        if no_graph and ctx.device.type == "cuda":
+            log.info("training step without a CUDA graph: %s", no_graph)
         self.loss = RegionLoss(cfg.dice_weight, cfg.bce_weight, cfg.deep_supervision_decay,
                                sum_reduce=autograd_sum_over_ranks(ctx))
         self.steps_per_epoch = max(1, cfg.patches_per_epoch // (cfg.batch_size * ctx.world_size))
@@ -194,6 +201,7 @@ class Trainer:
             log.warning("resuming with a config that differs from the saved one; the run is no longer exact")
         self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        match_capturable(self.optimizer, self.graphed is not None)
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step, self.best_dice = int(state["step"]), float(state["best_dice"])
@@ -218,13 +226,7 @@ class Trainer:
         device = self.context.device
         image, label = image.to(device, non_blocking=True), label.to(device, non_blocking=True)
         set_learning_rate(self.optimizer, learning_rate(self.step, self.total_steps, self.config, self.time_progress()))
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast_context(device, self.config.amp):
-            outputs = self.model(image)
-        loss = self.loss(outputs, label)
-        loss.backward()
-        clip_gradients(self.network, self.config.grad_clip)
-        self.optimizer.step()
+        loss = (self.graphed or self.optimiser_step)(image, label)
         if self.ema is not None:
             self.ema.update(self.network)
         # The history keeps the mean over ranks, comparable with one process running the whole global batch.
@@ -233,6 +235,18 @@ class Trainer:
                                   self.context)
         self.out_of_time = reduced["late"] > 0
         return reduced["loss"]
+
+    def optimiser_step(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward, clipping and the optimiser's step, with no wait for the GPU (so that
+        `GraphedStep` can capture it); returns the detached loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast_context(self.context.device, self.config.amp, cache=self.graphed is None):
+            outputs = self.model(image)
+        loss = self.loss(outputs, label)
+        loss.backward()
+        clip_gradients(self.network, self.config.grad_clip)
+        self.optimizer.step()
+        return loss.detach()
 
     def time_progress(self) -> float:
         """Share of the time budget (``max_minutes``) used so far, resumed runs included; 0 without one."""

@@ -15,10 +15,19 @@ from torch import nn
 from trainer.config import TrainConfig
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (default), RMSProp (EfficientNet's choice) or SGD with Nesterov momentum."""
+def build_optimizer(model: nn.Module, config: TrainConfig, capturable: bool = False) -> torch.optim.Optimizer:
+    """AdamW (default), RMSProp (EfficientNet's choice) or SGD with Nesterov momentum.
+
+    ``capturable`` (AdamW only) builds an AdamW whose step count and learning rate are tensors on the parameters'
+    device, so that a CUDA graph of the whole step (`trainer.graphed_step`) replays the schedule's current rate.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    if capturable and config.optimizer != "adamw":
+        raise ValueError(f"a capturable optimiser is built for adamw only, not {config.optimizer!r}")
     if config.optimizer == "adamw":
+        if capturable:
+            lr = torch.tensor(config.lr, dtype=torch.float32, device=params[0].device)
+            return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, capturable=True, foreach=True)
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay,
@@ -44,22 +53,47 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig, time_progres
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's rate; a tensor rate (capturable AdamW) is filled in place, where a CUDA graph reads it."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
-def autocast_context(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when enabled (no gradient scaler needed for bf16); fp32 elsewhere."""
+def match_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
+    """After `load_state_dict`: the saved state may come from the other kind of run (with or without the whole-step
+    CUDA graph), and loading copies its ``capturable`` flag, rate type and step-count device. Put back what this
+    run's optimiser was built with: tensor rates and step counts on the parameters' device when capturable, plain
+    floats and CPU step counts otherwise."""
+    for group in optimizer.param_groups:
+        if "capturable" not in group:
+            continue
+        group["capturable"] = capturable
+        device = group["params"][0].device
+        rate = float(group["lr"])
+        group["lr"] = torch.tensor(rate, dtype=torch.float32, device=device) if capturable else rate
+        for parameter in group["params"]:
+            state = optimizer.state.get(parameter, {})
+            if isinstance(state.get("step"), torch.Tensor):
+                target = parameter.device if capturable else torch.device("cpu")
+                state["step"] = state["step"].to(device=target, dtype=torch.float32)
+
+
+def autocast_context(device: torch.device, enabled: bool, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when enabled (no gradient scaler needed for bf16); fp32 elsewhere. ``cache=False``
+    inside a CUDA graph capture, as PyTorch asks (the cast-weight cache must not outlive the capture)."""
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
-def clip_gradients(model: nn.Module, max_norm: float) -> float:
-    """Clip the global gradient norm (0 disables); returns the norm before clipping (nan when disabled)."""
+def clip_gradients(model: nn.Module, max_norm: float) -> torch.Tensor | None:
+    """Clip the global gradient norm (0 disables); returns the norm before clipping as a tensor (None when
+    disabled). It never waits for the GPU, so it can run inside a captured CUDA graph."""
     if max_norm <= 0:
-        return float("nan")
-    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+        return None
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
 class WeightEMA:

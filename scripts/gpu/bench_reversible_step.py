@@ -5,14 +5,19 @@ backward, AdamW step; bf16 autocast; batch 1, 4 input channels; the default `UNe
 
 * ``plain-eager``: the plain-autograd twin (same weights, ordinary autograd), eager;
 * ``plain-compiled``: the twin with every MBConv block `torch.compile`d (`RevSegUNet.compile_blocks`);
+* ``plain-graphed``: the compiled twin with the whole step captured as one CUDA graph (`trainer.graphed_step`);
 * ``reversible-default``: the reversible network as the trainer runs it on CUDA by default
-  (`TrainConfig().compile_blocks` -> `RevSegUNet.compile_for_training`);
+  (`TrainConfig().compile_blocks` -> `RevSegUNet.compile_for_training`, and with `TrainConfig().cuda_graph` the
+  whole step as one CUDA graph);
+* ``reversible-compiled``: compiled forward and fused backward graphs without the whole-step graph (the default
+  of run RS1);
 * ``reversible-eager``: the earlier eager reversible backward, for reference.
 
 Reported: median step ms after warm-up (the first steps pay the compilations), peak CUDA memory
-(``max_memory_allocated`` over the timed steps, reset after the warm-up), and per crop the ratio of the default
-reversible step to the faster plain mode (bound 1.35, goal 1.25); the 128^3 peak ratio reversible-default /
-plain-eager (bound 0.35). JSON to ``--json``; a markdown table is printed last.
+(``max_memory_allocated`` over the timed steps, reset after the warm-up; for the graphed modes reset before the
+capture, so that the memory the captured step allocates counts), and per crop the ratio of the default reversible step
+to the fastest plain mode (bound 1.35, goal 1.25); the 128^3 peak ratio reversible-default / plain-eager (bound
+0.35). JSON to ``--json``; a markdown table is printed last.
 
     python scripts/gpu/bench_reversible_step.py --json $OUT/reversible_step.json      (GPU)
     python scripts/gpu/bench_reversible_step.py --smoke --json /tmp/rs.json            (CPU, tiny, for tests)
@@ -39,10 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from engine.model import RevSegUNet, UNetConfig, build_network  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
+from trainer.graphed_step import GraphedStep  # noqa: E402
 
 log = logging.getLogger("bench_reversible_step")
 
-MODES = ("plain-eager", "reversible-eager", "reversible-default", "plain-compiled")
+MODES = ("plain-eager", "reversible-eager", "reversible-compiled", "reversible-default", "plain-compiled",
+         "plain-graphed")
+PLAIN_MODES = ("plain-eager", "plain-compiled", "plain-graphed")
+# Modes that compile the same graphs: the pre-warm compiles each family once per crop.
+COMPILE_FAMILY = {"reversible-compiled": "reversible-compiled", "reversible-default": "reversible-compiled",
+                  "plain-compiled": "plain-compiled", "plain-graphed": "plain-compiled"}
 SMOKE_CONFIG = UNetConfig(base_width=8, width_multipliers=(1, 2, 3), encoder_blocks=(1, 2, 1),
                           decoder_blocks=(1, 1), norm_groups=4)
 GIB = 2**30
@@ -66,13 +77,20 @@ def build(mode: str, config: UNetConfig, device: torch.device, compile_kwargs: d
     network = build_network(config).to(device).train()
     if mode.startswith("plain"):
         network.set_execution_mode("plain")
-        if mode == "plain-compiled":
+        if mode in ("plain-compiled", "plain-graphed"):
             network.compile_blocks(**compile_kwargs)
         return network
     network.set_execution_mode("reversible")
-    if mode == "reversible-default" and TrainConfig().compile_blocks:  # the trainer does this on CUDA
+    default_compiles = mode == "reversible-default" and TrainConfig().compile_blocks  # the trainer's CUDA default
+    if default_compiles or mode == "reversible-compiled":
         network.compile_for_training(**compile_kwargs)
     return network
+
+
+def graphed(mode: str, device: torch.device) -> bool:
+    """Whether `mode` runs its whole step as a CUDA graph."""
+    default = mode == "reversible-default" and TrainConfig().cuda_graph
+    return device.type == "cuda" and (mode == "plain-graphed" or default)
 
 
 def loss_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -89,33 +107,49 @@ def sync(device: torch.device) -> None:
 
 
 def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.device, warmup: int, iters: int,
-               bf16: bool, profile_to: Path | None = None) -> tuple[float, float | None, float, float]:
+               bf16: bool, profile_to: Path | None = None,
+               whole_step_graph: bool = False) -> tuple[float, float | None, float, float, str]:
     """(median step ms, peak GiB over the timed steps or None off CUDA, seconds of the first step, median host ms:
-    the time until the step is enqueued, before the synchronisation)."""
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+    the time until the step is enqueued, before the synchronisation, and a note: why the graph failed, or "")."""
+    if whole_step_graph:  # as trainer.optim.build_optimizer(capturable=True) builds it
+        lr = torch.tensor(1e-4, device=device)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=lr, capturable=True, foreach=True)
+    else:
+        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     generator = torch.Generator(device="cpu").manual_seed(0)
     image = torch.randn(1, network.config.in_channels, *crop, generator=generator).to(device)
     target = (torch.rand(1, network.config.out_channels, *crop, generator=generator) > 0.5).float().to(device)
 
-    def step() -> None:
+    def optimiser_step(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not whole_step_graph):
             logits = network(image)
-        loss_of(logits, target).backward()
+        loss = loss_of(logits, target)
+        loss.backward()
         optimizer.step()
+        return loss.detach()
+
+    runner = GraphedStep(optimiser_step, device) if whole_step_graph else optimiser_step
+
+    def step() -> None:
+        runner(image, target)
 
     first = time.perf_counter()
     step()
     sync(device)
     first_s = time.perf_counter() - first
-    for _ in range(max(warmup - 1, 0)):
+    for index in range(max(warmup - 1, 0)):
+        if whole_step_graph and index == runner.warmup_steps - 1:  # the next call captures the graph
+            sync(device)  # the peak covers the capture and the replays, not the eager warm-up (cuDNN's probing)
+            torch.cuda.reset_peak_memory_stats(device)
         step()
     sync(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and not whole_step_graph:
         torch.cuda.reset_peak_memory_stats(device)
     times, host = [], []
+    note = f"graph capture failed: {runner.disabled_reason}" if getattr(runner, "disabled_reason", "") else ""
     if not iters:
-        return float("nan"), None, first_s, float("nan")
+        return float("nan"), None, first_s, float("nan"), note
     for _ in range(iters):
         start = time.perf_counter()
         step()
@@ -125,7 +159,7 @@ def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.de
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
     if profile_to is not None:
         profile_steps(step, device, profile_to)
-    return statistics.median(times), peak, first_s, statistics.median(host)
+    return statistics.median(times), peak, first_s, statistics.median(host), note
 
 
 def profile_steps(step, device: torch.device, path: Path, steps: int = 3) -> None:
@@ -167,11 +201,13 @@ def measure(mode: str, crop: tuple[int, int, int], args: argparse.Namespace, dev
         profile_to = None
         if args.profile and round_index == 0 and crop == args.crops[0]:
             profile_to = args.json.parent / f"profile_{mode}_{row.crop}.txt"
-        row.step_ms, row.peak_gib, row.first_step_s, row.host_ms = time_steps(
-            network, crop, device, args.warmup, args.iters, args.bf16, profile_to)
+        row.step_ms, row.peak_gib, row.first_step_s, row.host_ms, note = time_steps(
+            network, crop, device, args.warmup, args.iters, args.bf16, profile_to, graphed(mode, device))
         compiler = network.encoders[0].compiler
+        notes = [note] if note else []
         if compiler is not None and compiler.fallbacks:
-            row.status = f"ok ({compiler.fallbacks} graph(s) fell back to eager)"
+            notes.append(f"{compiler.fallbacks} graph(s) fell back to eager")
+        row.status = f"ok ({'; '.join(notes)})" if notes else "ok"
     except Exception as error:  # noqa: BLE001 - every failure becomes a row of the report
         row.status = f"error: {type(error).__name__}: {str(error)[:200]}"
         log.exception("%s at %s failed", mode, crop)
@@ -208,7 +244,8 @@ def prewarm(args: argparse.Namespace, timeout_s: float, device: torch.device) ->
     Inductor's lowering runs in one thread per process, so compiling the 3 crops x 2 compiled modes side by
     side takes about as long as the slowest one; the timed runs then load the graphs from Inductor's caches.
     Workers still running after `timeout_s` are stopped (the timed runs then compile what is missing)."""
-    jobs = [(m, c) for m in args.modes if m in ("reversible-default", "plain-compiled") for c in args.crops]
+    families = sorted({COMPILE_FAMILY[m] for m in args.modes if m in COMPILE_FAMILY})
+    jobs = [(m, c) for m in families for c in args.crops]
     if not jobs:
         return []
     start = time.monotonic()
@@ -246,12 +283,10 @@ def summarise(rows: list[Row], crops: list[str]) -> dict:
     by = {(r.crop, r.mode): r for r in best_rows(rows)}
     summary: dict[str, dict] = {}
     for crop in crops:
-        plain = [by[(crop, m)].step_ms for m in ("plain-eager", "plain-compiled")
-                 if (crop, m) in by and by[(crop, m)].step_ms]
-        fastest = min(plain) if plain else None
-        entry: dict[str, object] = {"fastest_plain_ms": fastest, "plain_modes_timed": [
-            m for m in ("plain-eager", "plain-compiled") if (crop, m) in by and by[(crop, m)].step_ms]}
-        for mode in ("reversible-default", "reversible-eager"):
+        timed = [m for m in PLAIN_MODES if (crop, m) in by and by[(crop, m)].step_ms]
+        fastest = min(by[(crop, m)].step_ms for m in timed) if timed else None
+        entry: dict[str, object] = {"fastest_plain_ms": fastest, "plain_modes_timed": timed}
+        for mode in ("reversible-default", "reversible-compiled", "reversible-eager"):
             row = by.get((crop, mode))
             ok = row is not None and row.step_ms and fastest
             entry[f"{mode}_ratio"] = round(row.step_ms / fastest, 3) if ok else None
@@ -261,9 +296,11 @@ def summarise(rows: list[Row], crops: list[str]) -> dict:
         reversible, plain = by.get((first, "reversible-default")), by.get((first, "plain-eager"))
         if reversible and plain and reversible.peak_gib and plain.peak_gib:
             summary[first]["peak_ratio_default_vs_plain_eager"] = round(reversible.peak_gib / plain.peak_gib, 3)
-        compiled = by.get((first, "plain-compiled"))
-        if reversible and compiled and reversible.peak_gib and compiled.peak_gib:
-            summary[first]["peak_ratio_default_vs_plain_compiled"] = round(reversible.peak_gib / compiled.peak_gib, 3)
+        for other in ("plain-compiled", "plain-graphed"):
+            compiled = by.get((first, other))
+            if reversible and compiled and reversible.peak_gib and compiled.peak_gib:
+                key = f"peak_ratio_default_vs_{other.replace('-', '_')}"
+                summary[first][key] = round(reversible.peak_gib / compiled.peak_gib, 3)
     return summary
 
 
@@ -276,9 +313,9 @@ def table(rows: list[Row], summary: dict) -> str:
         lines.append(f"| {row.crop} | {row.mode} | {_fmt(row.step_ms)} | {_fmt(row.host_ms)} | {_fmt(row.peak_gib, 2)} | "
                      f"{_fmt(row.first_step_s, 1)} | {_fmt(ratio, 2)} | {row.round} | {row.status} |")
     for crop, entry in summary.items():
-        for key in ("peak_ratio_default_vs_plain_eager", "peak_ratio_default_vs_plain_compiled"):
-            if key in entry:
-                lines.append(f"{crop} {key}: {entry[key]}")
+        for key, value in entry.items():
+            if key.startswith("peak_ratio"):
+                lines.append(f"{crop} {key}: {value}")
     return "\n".join(lines)
 
 
@@ -349,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_json(args: argparse.Namespace, rows: list[Row], summary: dict, device: torch.device) -> None:
     meta = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "trainer_default_compile_blocks": TrainConfig().compile_blocks, "warmup": args.warmup,
+            "trainer_default_compile_blocks": TrainConfig().compile_blocks,
+            "trainer_default_cuda_graph": TrainConfig().cuda_graph, "warmup": args.warmup,
             "iters": args.iters, "rounds": args.rounds, "bf16": args.bf16, "smoke": args.smoke, "prewarm": args.prewarm_notes,
             "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -34,15 +34,17 @@ def test_smoke_run_measures_every_mode_and_writes_ratios(tmp_path: Path, capsys:
         best[row["mode"]] = min(best.get(row["mode"], float("inf")), row["step_ms"])
     assert set(best) == set(script.MODES)
     summary = result["summary"]["16x16x16"]
-    fastest = min(best["plain-eager"], best["plain-compiled"])
+    fastest = min(best[mode] for mode in script.PLAIN_MODES)
     assert summary["fastest_plain_ms"] == fastest
     assert summary["reversible-default_ratio"] == round(best["reversible-default"] / fastest, 3)
+    assert summary["reversible-compiled_ratio"] == round(best["reversible-compiled"] / fastest, 3)
     # the first crop of every mode was profiled once (round 0)
     profiles = sorted(p.name for p in tmp_path.glob("profile_*.txt"))
     assert profiles == sorted(f"profile_{mode}_16x16x16.txt" for mode in script.MODES)
     assert "Self CPU" in (tmp_path / "profile_reversible-default_16x16x16.txt").read_text()
     assert result["meta"]["trainer_default_compile_blocks"] is True
-    # the two compiled modes were compiled side by side in spawned workers before the timed runs
+    assert result["meta"]["trainer_default_cuda_graph"] is True
+    # the two families of compiled modes (reversible, plain) were compiled side by side in spawned workers first
     assert sum("compiled in" in note for note in result["meta"]["prewarm"]) == 2
     assert "| 16x16x16 | reversible-default |" in capsys.readouterr().out
 
