@@ -49,6 +49,29 @@ def tiny_phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def sphere_case_arrays(seed: int, edge: int = 48) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Four noisy contrasts of a head-sized blob with a tumour of all three labels (enhancing rim, core, oedema)."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(edge)] * 3, indexing="ij"), axis=-1).astype(np.float32)
+    head = np.linalg.norm(grid - edge / 2, axis=-1) < edge * 0.45
+    radius = np.linalg.norm(grid - (edge / 2 + rng.integers(-4, 5, 3)), axis=-1)
+    label = np.where(radius < 10, 2, 0)
+    label = np.where(radius < 6, 4, label)
+    label = np.where(radius < 4, 1, label).astype(np.uint8) * head
+    images = {name: (head * (1.0 + 0.3 * label + 0.1 * index) + rng.normal(0, 0.05, head.shape)).astype(np.float32)
+              for index, name in enumerate(("t1", "t1ce", "t2", "flair"))}
+    return images, label.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def sphere_case_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two sphere cases in BraTS 2020 layout, for tests that must run where nilearn is missing (the GPU image)."""
+    root = tmp_path_factory.mktemp("sphere_cases")
+    for seed in (1, 2):
+        write_tiny_case(root, f"Phantom-sphere-{seed}", *sphere_case_arrays(seed))
+    return root
+
+
 @pytest.fixture(autouse=True)
 def single_torch_thread() -> Iterator[None]:
     """Train the tiny networks on one intra-op thread: measured on this 2-core machine while other processes

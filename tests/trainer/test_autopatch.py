@@ -37,9 +37,9 @@ def test_trainer_trains_with_the_chosen_patch(tiny_phantom_dir: Path, tmp_path: 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the device machine)")
-def test_cuda_probe_picks_a_cube_within_the_budget(tiny_phantom_dir: Path, tmp_path: Path) -> None:
+def test_cuda_probe_picks_a_cube_within_the_budget(sphere_case_dir: Path, tmp_path: Path) -> None:
     config = load_config(TINY_CPU)
-    cases = build_cache(tiny_phantom_dir, tmp_path / "cache")
+    cases = build_cache(sphere_case_dir, tmp_path / "cache")  # no MNI phantoms: the GPU image has no nilearn
     cuda = DistributedContext(rank=0, local_rank=0, world_size=1, device=torch.device("cuda", 0))
     patch = choose_patch(cuda, config.unet_config(), cases, 1, True, 2.0, (32, 32, 32), tmp_path)
     assert patch[0] == patch[1] == patch[2] and patch[0] % 32 == 0 and patch[0] >= 128

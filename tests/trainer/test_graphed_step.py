@@ -9,12 +9,10 @@ import math
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from engine.model import UNetConfig, build_network
-from tests.trainer.conftest import write_tiny_case
 from trainer.config import TrainConfig, load_config
 from trainer.graphed_step import GraphedStep, graph_unsupported_reason
 from trainer.loop import Trainer
@@ -162,10 +160,8 @@ def _pin_memory_until(stop: threading.Event) -> None:
 
 @pytest.mark.gpu
 @cuda
-def test_cuda_trainer_captures_its_step_and_resumes_without_the_graph(tmp_path: Path) -> None:
-    data = tmp_path / "data"  # sphere cases, not the MNI phantoms: the GPU machine has no nilearn
-    for seed in (1, 2):
-        write_tiny_case(data, f"Phantom-sphere-{seed}", *_sphere_case(seed))
+def test_cuda_trainer_captures_its_step_and_resumes_without_the_graph(sphere_case_dir: Path, tmp_path: Path) -> None:
+    data = sphere_case_dir
     tiny = Path(__file__).resolve().parents[2] / "trainer" / "configs" / "tiny-cpu.toml"
     overrides = ["device=cuda", "amp=true", "num_workers=2", "epochs=2", "state_every_steps=1", "auto_patch_gib=0"]
     first = Trainer(load_config(tiny, overrides), data, tmp_path / "run", cache_dir=tmp_path / "cache")
@@ -180,16 +176,3 @@ def test_cuda_trainer_captures_its_step_and_resumes_without_the_graph(tmp_path: 
     assert second.graphed is None and second.step == 8
     assert all(math.isfinite(loss) for loss in second.history["step_loss"].values())
 
-
-def _sphere_case(seed: int, edge: int = 48) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Four noisy contrasts of a head-sized blob with a tumour of all three labels (enhancing rim, core, oedema)."""
-    rng = np.random.default_rng(seed)
-    grid = np.stack(np.meshgrid(*[np.arange(edge)] * 3, indexing="ij"), axis=-1).astype(np.float32)
-    head = np.linalg.norm(grid - edge / 2, axis=-1) < edge * 0.45
-    radius = np.linalg.norm(grid - (edge / 2 + rng.integers(-4, 5, 3)), axis=-1)
-    label = np.where(radius < 10, 2, 0)
-    label = np.where(radius < 6, 4, label)
-    label = np.where(radius < 4, 1, label).astype(np.uint8) * head
-    images = {name: (head * (1.0 + 0.3 * label + 0.1 * index) + rng.normal(0, 0.05, head.shape)).astype(np.float32)
-              for index, name in enumerate(("t1", "t1ce", "t2", "flair"))}
-    return images, label.astype(np.uint8)
