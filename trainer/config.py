@@ -55,7 +55,8 @@ class TrainConfig:
         num_workers: DataLoader worker processes (also the processes that build the preprocessing cache).
         auto_patch_gib: on CUDA, train with the largest cube (multiple of 32, up to the largest case edge) whose
             step fits in this many GiB, probed at start (``trainer.autopatch``); it replaces ``patch_size``.
-            0 disables it; the CPU always uses ``patch_size``.
+            0 disables it; the CPU always uses ``patch_size``. With ``cuda_graph`` the probe keeps a margin for the
+            graph's memory pool (``trainer.graphed_step.GRAPH_MEMORY_MARGIN``).
         compile_blocks: on CUDA (ignored on the CPU), compile the MBConv blocks (``RevSegUNet.compile_for_training``):
             the reversible network runs each branch as one compiled forward graph and one fused backward
             graph (recompute + vector-Jacobian product + inversion, ``engine.model.fused_backward``); the plain
