@@ -81,6 +81,8 @@ class GraphedStep:
         return self.graph is not None
 
     def __call__(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on this batch; returns the loss. After a capture the loss is the graph's static output,
+        overwritten by the next step: read it (or clone it) before calling again."""
         key = (tuple(image.shape), image.dtype, tuple(label.shape), label.dtype)
         if self.graph is not None and key == self.key:
             return self._replay(image, label)
