@@ -13,6 +13,10 @@
 # Round 3 (one model on every GPU of the machine through torchrun/DDP, detached):
 #   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh launch-ddp NAME INIT MIN DATA...   e.g. B3 from the bundled weights
 #   bash scripts/gpu/train_real.sh score-heldout NAME=CKPT...         fp32 Dice of checkpoints on the held-out set
+# One model on one GPU (its step is one CUDA graph there; DDP has none), detached:
+#   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh launch-one NAME GPU INIT MIN DATA...
+# A synthetic-only S must start from weights that saw no real case: the phantom weights of commit 1edec28
+# (git show 1edec28:resources/weights/revseg-demo.safetensors), not synth-v2's default init (the bundled B).
 # Round 4 (S4 = synthetic-only continuation on both GPUs, then B and the three L twins from S4, two per GPU):
 #   [EXTRA="key=value ..."] bash scripts/gpu/train_real.sh finetune INIT MIN   B + L-* from INIT, MIN minutes, detached
 # Round 5: EXTRA="real_fraction=0.2" finetune from S4 for 6 minutes (fewer real patches, so less is forgotten of
@@ -98,6 +102,15 @@ finetune)
   launch_model B $((1 % NGPU)) "$INIT" "$MIN" "$SYNTH/train" "$REAL"
   sleep 75; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv; uptime
   ;;
+launch-one)
+  # One model on one GPU, detached. On one GPU the trainer's step is one CUDA graph (2.7x faster than the
+  # compiled step at 128^3 on an H200, run RS4); under DDP it is not, so a round trains independent models.
+  NAME=$2 GPU=$3 INIT=$4 MIN=$5; shift 5
+  [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
+  for d in "$@"; do [ -d "$d" ] || { echo "no data folder $d"; exit 2; }; done
+  launch_model "$NAME" "$GPU" "$INIT" "$MIN" "$@"
+  sleep 75; tail -5 "$RUNS/$NAME.log"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+  ;;
 launch-ddp)
   NAME=$2 INIT=$3 MIN=$4; shift 4
   [ -f "$INIT" ] || { echo "no init checkpoint $INIT"; exit 2; }
@@ -158,7 +171,7 @@ score)
   python3 scripts/gpu/score_crops.py --cache "$RUNS/B/cache" --cases "$(IFS=,; echo "${CASES[*]}")" "${args[@]}" \
     --out "$OUT/real_scores.json"
   ;;
-*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | finetune INIT MIN | launch-ddp NAME INIT MIN DATA... | score-heldout NAME=CKPT... | wait MIN | pack NAME..."; exit 2 ;;
+*) echo "usage: $0 gen N STOP_MIN | train STOP_MIN | score | stage DIR... | launch INIT MIN | finetune INIT MIN | launch-ddp NAME INIT MIN DATA... | launch-one NAME GPU INIT MIN DATA... | score-heldout NAME=CKPT... | wait MIN | pack NAME..."; exit 2 ;;
 esac
 echo "== runs =="
 for log in "$RUNS"/*.log; do
