@@ -24,21 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.augment import AugmentConfig  # noqa: E402
-from trainer.cli import CONFIG_DIR  # noqa: E402
+from trainer.cli import config_path  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.data import build_training_cache, cached_cases  # noqa: E402
-from trainer.sampling import PatchDataset  # noqa: E402
+from trainer.sampling import PatchDataset, training_dataset  # noqa: E402
 
 
 def dataset_for(data: Path, config_name: str, cache: Path) -> PatchDataset:
-    bundled = CONFIG_DIR / f"{config_name}.toml"
-    cfg = load_config(bundled if bundled.is_file() else config_name)
+    cfg = load_config(config_path(config_name))
     build_training_cache([data], cache)
-    augmentation = AugmentConfig(cfg.p_rotate_scale, cfg.rotation_deg, cfg.scale_range, cfg.p_intensity, cfg.p_gamma,
-                                 cfg.p_noise, cfg.p_blur, cfg.p_lowres, cfg.p_bias) if cfg.augment else None
-    return PatchDataset(cached_cases(cache), cfg.patch_size, cfg.foreground_fraction, cfg.seed, augmentation,
-                        real_fraction=cfg.real_fraction)
+    return training_dataset(cfg, cached_cases(cache), cfg.patch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_path(name: str | None) -> Path | None:
+def config_path(name: str | None) -> Path | None:
+    """A config file's path: NAME of a bundled config (trainer/configs/NAME.toml) or a path as given."""
     if name is None:
         return None
     path = Path(name)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(_config_path(args.config), args.overrides)
+        config = load_config(config_path(args.config), args.overrides)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2

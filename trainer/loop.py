@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader
 
 from engine.checkpoint import DEFAULT_LABELS, load_checkpoint, save_checkpoint
 from engine.model import build_network
-from trainer.augment import AugmentConfig
 from trainer.autopatch import choose_patch
 from trainer.config import TrainConfig
 from trainer.data import (
@@ -53,7 +52,7 @@ from trainer.optim import (
     match_capturable,
     set_learning_rate,
 )
-from trainer.sampling import PatchDataset, ResumableBatchSampler, pad_collate
+from trainer.sampling import ResumableBatchSampler, pad_collate, training_dataset
 from trainer.state import (
     STATE_NAME,
     VALIDATION_METHOD,
@@ -148,12 +147,7 @@ class Trainer:
         if self.resume:
             self._load_resume_state()
         self.model = wrap_model(self.network, ctx)
-        augmentation = AugmentConfig(cfg.p_rotate_scale, cfg.rotation_deg, cfg.scale_range, cfg.p_intensity,
-                                     cfg.p_gamma, cfg.p_noise, cfg.p_blur, cfg.p_lowres,
-                                     cfg.p_bias) if cfg.augment else None
-        real = augmentation.scaled(cfg.real_augment_scale) if augmentation is not None else None
-        self.dataset = PatchDataset(self.train_cases, self.patch_size, cfg.foreground_fraction, cfg.seed, augmentation,
-                                    real_fraction=cfg.real_fraction, real_augmentation=real)
+        self.dataset = training_dataset(cfg, self.train_cases, self.patch_size)
         self._open_tensorboard()
         log.info("training on %d cases, validating on %d, %d steps of %d patches per process",
                  len(self.train_cases), len(self.val_cases), self.total_steps, cfg.batch_size)

@@ -17,9 +17,20 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from trainer.augment import AugmentConfig, augment
+from trainer.config import TrainConfig
 from trainer.data import CachedCase
 
 _MAX_FOREGROUND_POINTS = 20000
+
+
+def training_dataset(config: TrainConfig, cases: Sequence[CachedCase], patch_size: Sequence[int]) -> PatchDataset:
+    """The patch stream a run with `config` trains on: its augmentation (scaled for real cases) and sampling."""
+    augmentation = AugmentConfig(config.p_rotate_scale, config.rotation_deg, config.scale_range, config.p_intensity,
+                                 config.p_gamma, config.p_noise, config.p_blur, config.p_lowres,
+                                 config.p_bias) if config.augment else None
+    real = augmentation.scaled(config.real_augment_scale) if augmentation is not None else None
+    return PatchDataset(cases, patch_size, config.foreground_fraction, config.seed, augmentation,
+                        real_fraction=config.real_fraction, real_augmentation=real)
 
 
 class PatchDataset(Dataset):

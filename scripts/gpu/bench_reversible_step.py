@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from engine.model import RevSegUNet, UNetConfig, build_network  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.graphed_step import GraphedStep  # noqa: E402
+from trainer.optim import build_optimizer  # noqa: E402
 
 log = logging.getLogger("bench_reversible_step")
 
@@ -57,6 +58,7 @@ COMPILE_FAMILY = {"reversible-compiled": "reversible-compiled", "reversible-defa
 SMOKE_CONFIG = UNetConfig(base_width=8, width_multipliers=(1, 2, 3), encoder_blocks=(1, 2, 1),
                           decoder_blocks=(1, 1), norm_groups=4)
 GIB = 2**30
+BENCH_OPTIMIZER = TrainConfig(lr=1e-4, weight_decay=0.01)  # AdamW as in runs RS1-RS4
 
 
 @dataclass
@@ -111,11 +113,7 @@ def time_steps(network: RevSegUNet, crop: tuple[int, int, int], device: torch.de
                whole_step_graph: bool = False) -> tuple[float, float | None, float, float, str]:
     """(median step ms, peak GiB over the timed steps or None off CUDA, seconds of the first step, median host ms:
     the time until the step is enqueued, before the synchronisation, and a note: why the graph failed, or "")."""
-    if whole_step_graph:  # as trainer.optim.build_optimizer(capturable=True) builds it
-        lr = torch.tensor(1e-4, device=device)
-        optimizer = torch.optim.AdamW(network.parameters(), lr=lr, capturable=True, foreach=True)
-    else:
-        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+    optimizer = build_optimizer(network, BENCH_OPTIMIZER, capturable=whole_step_graph)
     generator = torch.Generator(device="cpu").manual_seed(0)
     image = torch.randn(1, network.config.in_channels, *crop, generator=generator).to(device)
     target = (torch.rand(1, network.config.out_channels, *crop, generator=generator) > 0.5).float().to(device)
