@@ -13,7 +13,8 @@ with ``capturable=True`` and a tensor learning rate (`trainer.optim.build_optimi
 the schedule live on the GPU.
 
 Safety: a step whose shape differs from the captured one runs eagerly; a capture that fails is logged and every
-later step runs eagerly (the numbers are the same, only slower). Graphs need one process per device with no
+later step runs eagerly (the numbers are the same, only slower). The capture forbids unsafe CUDA calls only in
+its own thread, so the DataLoader's pin-memory thread may go on allocating pinned memory meanwhile. Graphs need one process per device with no
 collective inside the step, so DDP keeps the eager step (`trainer.loop`).
 """
 
@@ -109,7 +110,11 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         try:
             torch.cuda.synchronize(self.device)
-            with torch.cuda.graph(graph):
+            # "thread_local", not the default "global": a global capture forbids unsafe CUDA calls in *every*
+            # thread, and the DataLoader's pin-memory thread makes them (cudaHostAlloc, cudaEventQuery on the
+            # host allocator's freed blocks). Runs R34-R35 (docs/benchmarks.md) lost two training runs that way: the
+            # capture was invalidated, and the pin thread's call failed and killed the loader a few steps later.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_loss = self.step(static_image, static_label)
         except Exception as error:  # noqa: BLE001 - any capture failure means: train without the graph
             self.disabled_reason = f"{type(error).__name__}: {str(error)[:300]}"

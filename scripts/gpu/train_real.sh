@@ -62,7 +62,8 @@ launch_model() {  # name gpu init minutes data...: detached (setsid), so it outl
   echo "launched $name on GPU $gpu from $init for $budget min ${EXTRA:+($EXTRA)}"
 }
 
-training_processes() { pgrep -f "main.py train" | wc -l; }
+# "[m]ain": the pattern must not match a command line that merely quotes it (run R35 waited on itself that way)
+training_processes() { pgrep -f "[m]ain.py train" | wc -l; }
 
 case "$1" in
 gen)
@@ -131,9 +132,11 @@ score-heldout)
   ;;
 wait)
   deadline=$(( $(date +%s) + ${2%.*} * 60 ))
+  polls=0
   while [ "$(training_processes)" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do
-    sleep 60
-    echo "$(date +%T) $(training_processes) training processes; $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader | tr '\n' ' ')"
+    sleep 15  # device time is held while the models run: return within 15 s of the last one ending
+    polls=$((polls + 1))
+    [ $((polls % 4)) -eq 0 ] && echo "$(date +%T) $(training_processes) training processes; $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader | tr '\n' ' ')"
   done
   uptime
   ;;

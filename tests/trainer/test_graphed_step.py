@@ -135,7 +135,8 @@ def test_cuda_graphed_step_trains_as_the_eager_step(mode: str, compiled: bool) -
     graphed = GraphedStep(_step_function(graphed_net, graphed_opt, graphed=True), torch.device("cuda"))
     batches = _batches(6) + _batches(1, (1, 4, 32, 32, 48))  # a last batch of another shape runs eagerly
     stop = threading.Event()
-    pinning = threading.Thread(target=_pin_memory_until, args=(stop,))  # what a DataLoader's pin thread does
+    copies = (torch.cuda.Stream(), torch.empty(1 << 21, device="cuda"))
+    pinning = threading.Thread(target=_pin_memory_until, args=(stop, *copies))  # what a DataLoader's pin thread does
     pinning.start()
     try:
         for index, (image, label) in enumerate(batches):
@@ -153,9 +154,18 @@ def test_cuda_graphed_step_trains_as_the_eager_step(mode: str, compiled: bool) -
         torch.testing.assert_close(graphed_net.state_dict()[name], value, rtol=2e-3, atol=2e-4, msg=name)
 
 
-def _pin_memory_until(stop: threading.Event) -> None:
+def _pin_memory_until(stop: threading.Event, stream: torch.cuda.Stream, destination: torch.Tensor) -> None:
+    """What a DataLoader's pin thread and the copies of its batches do to the host allocator: pinned blocks of new
+    sizes (cudaHostAlloc) and blocks freed after an asynchronous copy (an event to query before reuse). A capture in
+    the default "global" mode forbids both in every thread: this made two real training runs fail (runs R34-R35)."""
+    sizes = [1 << bits for bits in range(14, 22)]
+    index = 0
     while not stop.is_set():
-        torch.empty(1 << 16).pin_memory()
+        pinned = torch.empty(sizes[index % len(sizes)], pin_memory=True)
+        with torch.cuda.stream(stream):  # into memory allocated before the capture: no device allocation here
+            destination[: pinned.numel()].copy_(pinned, non_blocking=True)
+        index += 1
+    stream.synchronize()
 
 
 @pytest.mark.gpu
