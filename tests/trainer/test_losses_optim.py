@@ -80,3 +80,34 @@ def test_ema_moves_towards_the_weights() -> None:
     restored = WeightEMA(model, decay=0.5)
     restored.load_state_dict(ema.state_dict())
     assert torch.equal(restored.model.weight, ema.model.weight) and restored.updates == 20
+
+
+def test_ema_update_is_the_running_average_of_every_tensor() -> None:
+    """The fused update against the formula, tensor by tensor: float parameters and buffers are averaged, integer
+    buffers (BatchNorm's step count) copied, and a state loaded in place keeps the EMA tracking the same model."""
+    model = torch.nn.Sequential(torch.nn.Conv3d(2, 3, 3), torch.nn.BatchNorm3d(3), torch.nn.Linear(4, 2))
+    ema = WeightEMA(model, decay=0.9)
+    expected = {name: value.clone() for name, value in ema.model.state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    for step in range(1, 6):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn(parameter.shape, generator=generator))
+            model[1].running_mean.add_(1.0)
+            model[1].num_batches_tracked.add_(1)
+        ema.update(model)
+        decay = min(0.9, (1 + step) / (10 + step))
+        for name, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                expected[name] = expected[name] * decay + value * (1 - decay)
+            else:
+                expected[name] = value.clone()
+    for name, value in ema.model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], msg=name)
+    assert int(ema.model[1].num_batches_tracked) == 5
+    before = ema.model[2].weight.clone()
+    model.load_state_dict({name: value + 1 if value.dtype.is_floating_point else value  # copied in place
+                           for name, value in model.state_dict().items()})
+    ema.update(model)
+    decay = min(0.9, 7 / 16)
+    torch.testing.assert_close(ema.model[2].weight, before * decay + model[2].weight * (1 - decay))
