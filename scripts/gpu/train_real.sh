@@ -22,6 +22,11 @@
 # Round 5: EXTRA="real_fraction=0.2" finetune from S4 for 6 minutes (fewer real patches, so less is forgotten of
 # the synthetic cases). Detached models live only while the lease does, and it goes back 30 s after a call ends:
 # follow a launch at once with `wait MIN` calls (round 5's first attempt was lost to an idle gap).
+# Round 6 (one session, one H200, from the phantom weights; docs/benchmarks.md R30-R36) showed that 30 device minutes
+# cannot redo S + B + three twins: checkpoints must outlive the session, and runs/ does not (a new session gets a
+# fresh checkout). Keep a synthetic-only S by packing it (`pack S`), committing the float16 file under .ckpt-history/
+# in one commit and removing it in the next (the working tree, which every device call carries, stays small), then
+# `git show COMMIT:.ckpt-history/S.safetensors > .ckpt/S.safetensors` and `stage .ckpt` in a later session.
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
