@@ -110,32 +110,32 @@ class WeightEMA:
         self.model = copy.deepcopy(model).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        self._paired: tuple[int, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None
-        self._paired = None
+        self._source: nn.Module | None = None  # the model the pairs below were matched with
+        self._averaged: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])  # (EMA's, model's) float tensors
+        self._copied: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])  # integer buffers, copied as they are
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        _, averaged, source, copied, copied_source = self._pairs(model)
+        if model is not self._source:
+            self._match(model)
         # One fused kernel per dtype group instead of two per tensor: the default network has 521 tensors, so the
         # per-tensor loop cost about 1,000 kernel launches of host time after every (graphed) training step.
-        torch._foreach_lerp_(averaged, source, 1.0 - decay)
-        for target, value in zip(copied, copied_source, strict=True):
+        torch._foreach_lerp_(*self._averaged, 1.0 - decay)
+        for target, value in zip(*self._copied, strict=True):
             target.copy_(value)
 
-    def _pairs(self, model: nn.Module) -> tuple[int, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
-                                                list[torch.Tensor]]:
-        """The EMA's tensors and the model's, matched by name once per model (the optimiser and `load_state_dict`
-        update tensors in place, so the pairs stay valid)."""
-        if self._paired is None or self._paired[0] != id(model):
-            source = {name: value.detach() for name, value in model.state_dict(keep_vars=True).items()}
-            target = {name: value.detach() for name, value in self.model.state_dict(keep_vars=True).items()}
-            floating = [name for name, value in target.items() if value.dtype.is_floating_point]
-            others = [name for name in target if name not in floating]
-            self._paired = (id(model), [target[n] for n in floating], [source[n] for n in floating],
-                            [target[n] for n in others], [source[n] for n in others])
-        return self._paired
+    def _match(self, model: nn.Module) -> None:
+        """Pair the EMA's tensors with the model's by name, once per model: the optimiser and `load_state_dict`
+        update the model's tensors in place, so the pairs stay valid."""
+        source = model.state_dict(keep_vars=True)
+        self._averaged, self._copied = ([], []), ([], [])
+        for name, value in self.model.state_dict(keep_vars=True).items():
+            pairs = self._averaged if value.dtype.is_floating_point else self._copied
+            pairs[0].append(value.detach())
+            pairs[1].append(source[name].detach())
+        self._source = model
 
     def state_dict(self) -> dict:
         return {"updates": self.updates, "weights": self.model.state_dict()}
