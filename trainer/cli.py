@@ -9,9 +9,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from trainer.config import load_config
-from trainer.distributed import shutdown
+from trainer.distributed import leave_process, shutdown
+
+if TYPE_CHECKING:
+    from trainer.loop import Trainer
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -67,22 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = Trainer(config, args.data, args.out, resume=args.resume, cache_dir=args.cache,
                           val_dirs=args.val_data, stop_after_minutes=args.stop_after)
-        summary = trainer.run()
+        _report(trainer, trainer.run(), args.out)
+        code = 0
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
-        return 2
+        code = 2
     finally:
         if trainer is not None:
             shutdown(trainer.context)
-    if trainer.context.is_main and summary.get("paused"):
+    if trainer is not None and trainer.context.is_distributed:
+        leave_process(code)
+    return code
+
+
+def _report(trainer: Trainer, summary: dict[str, Any], out: Path) -> None:
+    """Print the outcome (the main process only)."""
+    if not trainer.context.is_main:
+        return
+    if summary.get("paused"):
         print(f"paused at step {summary['steps']}; continue with --resume")  # noqa: T201 - CLI output
-        return 0
-    if trainer.context.is_main:
-        metrics = summary.get("metrics") or {}
-        print(f"trained {summary['steps']} steps in {summary['time_s']} s; "  # noqa: T201 - CLI output
-              + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith("dice")))
-        print(f"checkpoints: {args.out / 'checkpoint_best.safetensors'}, {args.out / 'checkpoint_last.safetensors'}")  # noqa: T201 - CLI output
-    return 0
+        return
+    metrics = summary.get("metrics") or {}
+    print(f"trained {summary['steps']} steps in {summary['time_s']} s; "  # noqa: T201 - CLI output
+          + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith("dice")))
+    print(f"checkpoints: {out / 'checkpoint_best.safetensors'}, {out / 'checkpoint_last.safetensors'}")  # noqa: T201 - CLI output
 
 
 if __name__ == "__main__":
