@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if trainer is not None:
             shutdown(trainer.context)
-    if trainer is not None and trainer.context.is_distributed:
-        leave_process(code)
-    return code
+    return code if trainer is None else leave_process(code, trainer.context)
 
 
 def _report(trainer: Trainer, summary: dict[str, Any], out: Path) -> None:

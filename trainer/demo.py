@@ -23,7 +23,7 @@ import torch
 from engine.checkpoint import load_model
 from trainer.config import load_config
 from trainer.data import build_cache
-from trainer.distributed import shutdown
+from trainer.distributed import leave_process, shutdown
 from trainer.loop import Trainer
 from trainer.phantoms import generate_dataset
 from trainer.state import means_from_sums, validate_cases
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutdown(trainer.context)
     if not trainer.context.is_main:
-        return 0
+        return leave_process(0, trainer.context)
     heldout_dir = ensure_phantoms(args.out / "phantoms-heldout", args.heldout_cases, args.heldout_seed)
     heldout = evaluate_checkpoint(args.out / "run" / "checkpoint_best.safetensors", heldout_dir,
                                   args.out / "cache-heldout", tile=config.val_tile,
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "heldout_metrics.json").write_text(json.dumps(heldout, indent=1))
     (args.out / "MODEL_CARD.md").write_text(model_card(summary, heldout, args.heldout_seed))
     log.info("held-out phantoms: %s", {k: round(v, 4) for k, v in heldout.items()})
-    return 0
+    return leave_process(0, trainer.context)
 
 
 if __name__ == "__main__":

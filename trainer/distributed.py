@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -150,15 +149,17 @@ def shutdown(context: DistributedContext) -> None:
         dist.destroy_process_group()
 
 
-def leave_process(code: int) -> NoReturn:
-    """End a torchrun process once its group is torn down and its output is flushed, skipping the interpreter's
-    teardown.
+def leave_process(code: int, context: DistributedContext) -> int:
+    """``code`` in a single process; a torchrun process ends here instead (call it after ``shutdown``), flushing
+    its output and skipping the interpreter's teardown.
 
     Gloo's C++ worker threads outlive ``destroy_process_group`` while DDP still holds the group, and they are
     torn down with the interpreter. Once in many CPU runs a rank aborted there, after every file was written
     ("terminate called without an active exception", SIGABRT), and torchrun failed the whole run (CI run of
     2026-12-01, tests/trainer/test_ddp_two_processes.py). Nothing is left to do at that point but exit.
     """
+    if not context.is_distributed:
+        return code
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

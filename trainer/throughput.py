@@ -29,6 +29,7 @@ from trainer.distributed import (
     all_reduce_gradients,
     all_reduce_mean,
     init_distributed,
+    leave_process,
     shutdown,
     wrap_model,
 )
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "processes": context.world_size, "device": str(context.device), **result})
     finally:
         shutdown(context)
-    return 0
+    return leave_process(0, context)
 
 
 if __name__ == "__main__":
