@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ class Trainer:
         self.started = time.monotonic()
         self.elapsed_before = 0.0
         self.out_of_time = False
+        self.batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ----------------------------------------------------------------- setup
     def on_train_start(self) -> None:
@@ -258,13 +260,30 @@ class Trainer:
                           pin_memory=self.context.device.type == "cuda",
                           multiprocessing_context=worker_context() if workers > 0 else None)
 
+    def _open_batches(self, stop_at_step: int | None) -> None:
+        """One loader, and so one pool of patch workers, for every remaining step of the run.
+
+        A loader per epoch started its workers again at every epoch and left the GPU idle until their first
+        batches arrived: about 5 s of every 30 s epoch in round 7's H200 run (docs/benchmarks.md). The batches
+        are indexed by global step, so the stream is the same either way; workers keep filling the queue while
+        an epoch ends (validation, checkpoints).
+        """
+        end = self.total_steps if stop_at_step is None else min(self.total_steps, stop_at_step)
+        self.batches = iter(self._loader(self.step, end))
+
+    def _close_batches(self) -> None:
+        self.batches = None  # the iterator's finaliser stops its workers
+
     def train_epoch(self, epoch: int, stop_at_step: int | None = None) -> list[float]:
         end = (epoch + 1) * self.steps_per_epoch
         if stop_at_step is not None:
             end = min(end, stop_at_step)
+        if self.batches is None:
+            self._open_batches(stop_at_step)
         losses = []
         self.model.train()
-        for image, label in self._loader(self.step, end):
+        while self.step < end:
+            image, label = next(self.batches)
             loss = self.train_step(image, label)
             self.history["step_loss"][str(self.step)] = loss
             losses.append(loss)
@@ -387,6 +406,13 @@ class Trainer:
         """Train to the end (or stop after ``stop_at_step`` steps, as a kill would; for tests)."""
         self.on_train_start()
         self._first_step = self.step
+        self._open_batches(stop_at_step)
+        try:
+            return self._run_epochs(stop_at_step)
+        finally:
+            self._close_batches()
+
+    def _run_epochs(self, stop_at_step: int | None) -> dict[str, Any]:
         for epoch in range(self.step // self.steps_per_epoch, self.config.epochs):
             losses = self.train_epoch(epoch, stop_at_step)
             if self.paused:

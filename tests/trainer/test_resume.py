@@ -124,3 +124,23 @@ def test_patch_workers_do_not_inherit_a_lock_held_by_another_thread(tiny_phantom
     finally:
         release.set()
         holder.join()
+
+
+def test_one_pool_of_patch_workers_serves_every_epoch(tiny_phantom_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # A loader per epoch restarted the workers at each epoch and starved the GPU meanwhile (round 7, H200).
+    opened: list[tuple[int, int]] = []
+    make_loader = Trainer._loader
+
+    def counting_loader(self: Trainer, start: int, end: int):  # noqa: ANN202 - a DataLoader, as the original
+        opened.append((start, end))
+        return make_loader(self, start, end)
+
+    monkeypatch.setattr(Trainer, "_loader", counting_loader)
+    config = load_config(TINY_CPU, ["patches_per_epoch=4", "epochs=3", "num_workers=2", "val_every=2"])
+    trainer = Trainer(config, tiny_phantom_dir, tmp_path / "run", cache_dir=tmp_path / "cache")
+    trainer.run()
+    assert opened == [(0, trainer.total_steps)]
+    assert trainer.step == trainer.total_steps == 6
+    assert [e["step"] for e in trainer.history["epochs"]] == [2, 4, 6]
+    assert trainer.batches is None  # the workers were let go with the run
