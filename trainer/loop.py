@@ -271,9 +271,6 @@ class Trainer:
         end = self.total_steps if stop_at_step is None else min(self.total_steps, stop_at_step)
         self.batches = iter(self._loader(self.step, end))
 
-    def _close_batches(self) -> None:
-        self.batches = None  # the iterator's finaliser stops its workers
-
     def train_epoch(self, epoch: int, stop_at_step: int | None = None) -> list[float]:
         end = (epoch + 1) * self.steps_per_epoch
         if stop_at_step is not None:
@@ -406,11 +403,10 @@ class Trainer:
         """Train to the end (or stop after ``stop_at_step`` steps, as a kill would; for tests)."""
         self.on_train_start()
         self._first_step = self.step
-        self._open_batches(stop_at_step)
         try:
-            return self._run_epochs(stop_at_step)
+            return self._run_epochs(stop_at_step)  # train_epoch opens the run's one loader
         finally:
-            self._close_batches()
+            self.batches = None  # the iterator's finaliser stops its workers
 
     def _run_epochs(self, stop_at_step: int | None) -> dict[str, Any]:
         for epoch in range(self.step // self.steps_per_epoch, self.config.epochs):
