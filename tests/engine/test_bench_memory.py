@@ -17,6 +17,7 @@ from engine.oom import is_out_of_memory
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_json_and_markdown(tmp_path: Path, capsys) -> None:
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -74,6 +75,7 @@ def test_module_imports_with_torch_only() -> None:
     assert result.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_search_probe_runs_in_a_fresh_process_with_the_same_result() -> None:
     from engine.bench.memory import SMOKE_CONFIG, BenchOptions, measure_unet, probe_isolated
 

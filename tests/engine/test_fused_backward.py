@@ -104,6 +104,7 @@ def test_random_and_batch_norm_branches_stay_eager() -> None:
     assert not BranchCompiler.supports(batch.blocks[0].f)
 
 
+@pytest.mark.slow
 def test_bf16_autocast_fused_within_tolerance_of_fp32_twin() -> None:
     config = UNetConfig(base_width=8, width_multipliers=(1, 2, 4), encoder_blocks=(2, 3, 2), decoder_blocks=(1, 1),
                         zero_init_residual=False, norm_groups=4)

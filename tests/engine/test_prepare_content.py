@@ -70,6 +70,7 @@ def test_few_values_agree_with_numpy_unique(values: list[float]) -> None:
     assert found == (expected.tolist() if expected.size <= 3 else None)
 
 
+@pytest.mark.slow
 def test_cli_prepare_refuses_then_proceeds_when_allowed(tmp_path: Path) -> None:
     case = case_with(tmp_path / "in", "t1ce", ct_like())
     command = [sys.executable, str(REPO_ROOT / "main.py"), "prepare", str(case), "--out", str(tmp_path / "out")]

@@ -224,6 +224,7 @@ def test_ddp_receives_gradients_without_find_unused_parameters(tmp_path) -> None
     assert_same_step(reversible, plain, 1e-10)
 
 
+@pytest.mark.slow
 def test_compiled_blocks_and_compiled_model_match_eager() -> None:
     config = UNetConfig(base_width=8, width_multipliers=(1, 2), encoder_blocks=(1, 1), decoder_blocks=(1,),
                         dropout=0.2, drop_path=0.2, zero_init_residual=False, norm_groups=4)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMMON = ["epochs=1", "patches_per_epoch=8", "lr=1e-3", "warmup_steps=0", "schedule=constant"]
 
 
+@pytest.mark.slow
 def test_two_ranks_follow_the_one_process_doubled_batch(tiny_phantom_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",

@@ -55,6 +55,7 @@ def test_onnxruntime_gives_the_eager_logits_and_exports_once_per_weights(cache: 
     assert not torch.allclose(_predict(other, "onnxruntime"), exported, atol=1e-3) and len(exports) == 2
 
 
+@pytest.mark.slow
 def test_the_cache_keeps_the_most_recently_used_exports(cache: Path, monkeypatch) -> None:
     monkeypatch.setattr(onnx_cpu, "KEEP_EXPORTS", 2)
     first, second, third = _network(0), _network(1), _network(2)
