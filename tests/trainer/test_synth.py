@@ -85,7 +85,7 @@ def test_cache_writer_is_resumable_and_feeds_the_trainer(tmp_path: Path, head: A
     image, label = cases[0].load()
     assert image.dtype == np.float16 and image.shape == (4, *label.shape) and cases[0].phantom
     metadata = json.loads((tmp_path / "cache" / "SynthV2-0004-0000_synth.json").read_text())
-    assert metadata["generator"] == "synthetic-v2.2" and metadata["anatomy"] == "tiny"
+    assert metadata["generator"] == "synthetic-v2.3" and metadata["anatomy"] == "tiny"
 
 
 def test_bad_inputs_are_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Lesion shapes of the synthetic v2.x generator: growth along tissue is rounded, and no lesion is cut by the box
 it is painted in (v2 drew cube-shaped oedema with flat, axis-aligned faces); oedema stays in its hemisphere and
-is visible on T2 and FLAIR (v2.2); caches never mix versions."""
+is visible on T2 and FLAIR (v2.2), brighter there than all normal parenchyma (v2.3); caches never mix versions."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_a_cache_never_mixes_generator_versions(tmp_path: Path) -> None:
     index = json.loads(index_file.read_text())
     entries = index.get("cases", index)
     for entry in entries.values():
-        entry["source"] = entry["source"].replace("synthetic-v2.2", "synthetic-v2.1")  # an older version's cache
+        entry["source"] = entry["source"].replace("synthetic-v2.3", "synthetic-v2.2")  # an older version's cache
     index_file.write_text(json.dumps(index))
     with pytest.raises(ValueError, match="another generator version"):
         generate_synthetic_cache(anatomy_dir, cache, n=2, seed=4, config=SynthConfig(shape=(72, 80, 64)))
@@ -93,10 +93,12 @@ def test_oedema_stays_in_the_cores_hemisphere(seed: int) -> None:
     assert (without[64:] == A.OEDEMA).sum() > 100
 
 
-def test_oedema_is_brighter_than_white_matter_on_t2_and_flair() -> None:
+def test_oedema_and_non_enhancing_tumour_outshine_all_normal_parenchyma_on_t2_and_flair() -> None:
     config = RenderConfig()
     for seed in range(200):
         generator = torch.Generator().manual_seed(seed)
         for contrast in (CONTRASTS.index("t2"), CONTRASTS.index("flair")):
             means = class_means(contrast, generator, config)
-            assert means[A.OEDEMA] >= means[A.WM] * (1 + config.oedema_contrast) * (1 - 1e-6)
+            brightest = max(float(means[c]) for c in (A.WM, A.CORTEX, A.CEREBELLAR_GM, A.DEEP_GM, A.PALLIDUM))
+            for hyperintense in (A.OEDEMA, A.NON_ENHANCING):
+                assert means[hyperintense] >= brightest * (1 + config.oedema_contrast) * (1 - 1e-6)

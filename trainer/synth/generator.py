@@ -27,8 +27,10 @@ BRATS_SHAPE = (240, 240, 155)
 # The generator's version, written into every case and cache entry. v2.1 (2026-11-30): oedema and lesion outlines
 # no longer cut by axis-aligned boxes (v2 drew cube-shaped oedema); a cache never mixes versions. v2.2 (fifth session
 # of 2026-11-30): oedema stays in the core's hemisphere, and oedema is brighter than white matter on T2 and FLAIR
-# by at least `RenderConfig.oedema_contrast` (v2.1 drew oedema across the midline that no contrast showed).
-GENERATOR = "synthetic-v2.2"
+# by at least `RenderConfig.oedema_contrast` (v2.1 drew oedema across the midline that no contrast showed). v2.3
+# (2026-12-01): oedema and non-enhancing tumour are that much brighter than every normal parenchyma class (cortex
+# and deep grey matter too), not only white matter; same seed, same geometry, only those intensities change.
+GENERATOR = "synthetic-v2.3"
 BOX_MARGIN = 10  # voxels kept around the brain: the skull strip's remnants reach at most 8 mm beyond it
 
 

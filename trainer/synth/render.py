@@ -40,6 +40,7 @@ PRIORS: dict[int, tuple[float, float, float, float] | None] = {
     A.ENHANCING: (0.75, 1.55, 1.00, 1.10),
 }
 ENHANCING_CLASSES = (A.VESSEL, A.DURA, A.SINUS, A.CHOROID, A.ENHANCING)
+NORMAL_PARENCHYMA = (A.WM, A.CORTEX, A.CEREBELLAR_GM, A.DEEP_GM, A.PALLIDUM)
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,10 @@ class RenderConfig:
         slice_mm: range of the slice thickness of such an acquisition.
         max_bias: largest standard deviation of the log bias field.
         max_noise: largest noise standard deviation, relative to white matter.
-        oedema_contrast: oedema is at least this much brighter than white matter on T2 and FLAIR (relative):
-            BraTS annotators draw oedema from the FLAIR / T2 hyperintensity, so a label that no contrast shows
-            would teach the network to guess.
+        oedema_contrast: oedema and non-enhancing tumour are at least this much brighter than the brightest
+            normal parenchyma (white matter, cortex, cerebellar and deep grey matter, pallidum) on T2 and FLAIR
+            (relative): BraTS annotators draw the whole tumour from the FLAIR / T2 hyperintensity, so a label
+            that no contrast shows would teach the network to guess.
     """
 
     mean_spread: float = 0.12
@@ -81,7 +83,12 @@ def class_means(contrast: int, generator: torch.Generator, config: RenderConfig)
         spread = config.tumour_spread if tissue_class in (*A.TUMOUR_CLASSES, *ENHANCING_CLASSES) else config.mean_spread
         means[tissue_class] = prior[contrast] * float(torch.exp(spread * torch.randn((), generator=generator)))
     if CONTRASTS[contrast] in ("t2", "flair"):
-        means[A.OEDEMA] = torch.maximum(means[A.OEDEMA], means[A.WM] * (1 + config.oedema_contrast))
+        # v2.3: the floor is the brightest normal parenchyma, not white matter alone. With white matter as the
+        # floor, 12 % of FLAIR draws made oedema darker than cortex or deep grey matter (v2.2 held-out cases
+        # 0012 and 0017: bright basal ganglia called oedema; 0019: oedema no darker than cortex missed).
+        floor = means[list(NORMAL_PARENCHYMA)].max() * (1 + config.oedema_contrast)
+        for hyperintense in (A.OEDEMA, A.NON_ENHANCING):
+            means[hyperintense] = torch.maximum(means[hyperintense], floor)
     return means
 
 
