@@ -28,10 +28,14 @@
 # in one commit and removing it in the next (the working tree, which every device call carries, stays small), then
 # `git show COMMIT:.ckpt-history/S.safetensors > .ckpt/S.safetensors` and `stage .ckpt` in a later session.
 # Round 7 did that: S from the phantom weights for 19 minutes, kept in commit 35eae5d (.ckpt-history/S.safetensors).
-# Round 8 (next session): gen 1000 0 (same seed, same cases; carry .whl and .pack/anatomy), stage .pack/real (carry it),
-# then stage .ckpt with `git show 35eae5d:.ckpt-history/S.safetensors > .ckpt/S.safetensors` carried, and
-#   EXTRA="real_fraction=0.2 num_workers=3" bash scripts/gpu/train_real.sh finetune runs/issue14/stage/.ckpt/S.safetensors MIN
-# followed at once by `wait` calls, then score-heldout and pack (two 15 MB parts per model; eight files per call).
+# Round 8 (2026-12-01, docs/benchmarks.md R42-R49) did that: gen 1000 0 (carry .whl and .pack/anatomy), stage .pack/real
+# (carry it), then stage .ckpt with `git show 35eae5d:.ckpt-history/S.safetensors > .ckpt/S.safetensors` carried, and
+#   EXTRA="real_fraction=0.2 num_workers=3" bash scripts/gpu/train_real.sh finetune runs/issue14/stage/.ckpt/S.safetensors 16
+# followed at once by `wait 9` and `wait 8` calls, then pack and score-heldout: 1475 s of the 1800 device seconds.
+# A call brings back about 60 MiB at most (four 15 MB parts): pack two models per call. Round 8's four models are in
+# commit edbb1d2 (.ckpt-history/round8/).
+# Round 9 (next session): the same commands with synthetic v2.3 (gen makes it: the generator's version is in the
+# code), so B and its twins fine-tune from round 7's S on v2.3; score-heldout on the v2.3 held-out set.
 # Models: S (synthetic only), L-<case> (synthetic + the two other real cases; scored on <case>), B (synthetic +
 # all three real cases: the bundled weights). Data: .pack/ from scripts/pack_device_data.py, carried with every
 # call that needs it (gen: .pack/anatomy and .whl; train: .pack/real and .whl); a path not carried is removed.
