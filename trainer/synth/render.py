@@ -84,8 +84,9 @@ def class_means(contrast: int, generator: torch.Generator, config: RenderConfig)
         means[tissue_class] = prior[contrast] * float(torch.exp(spread * torch.randn((), generator=generator)))
     if CONTRASTS[contrast] in ("t2", "flair"):
         # v2.3: the floor is the brightest normal parenchyma, not white matter alone. With white matter as the
-        # floor, 12 % of FLAIR draws made oedema darker than cortex or deep grey matter (v2.2 held-out cases
-        # 0012 and 0017: bright basal ganglia called oedema; 0019: oedema no darker than cortex missed).
+        # floor, 12 % of FLAIR draws made oedema darker than cortex or deep grey matter (v2.2 held-out case 0019:
+        # oedema barely brighter than brain on FLAIR, a third of it missed; 0017: deep grey matter as bright as
+        # the low-grade tumour, and labelled tumour).
         floor = means[list(NORMAL_PARENCHYMA)].max() * (1 + config.oedema_contrast)
         for hyperintense in (A.OEDEMA, A.NON_ENHANCING):
             means[hyperintense] = torch.maximum(means[hyperintense], floor)
