@@ -13,6 +13,7 @@ as oedema).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -25,10 +26,11 @@ from score_crops import predict_label  # noqa: E402 - the product's prediction p
 from engine.checkpoint import load_model  # noqa: E402
 from engine.inference.postprocess import PostprocessConfig  # noqa: E402
 from engine.inference.predictor import Predictor, PredictorConfig  # noqa: E402
+from engine.metrics import dice  # noqa: E402
 from trainer.data import cached_cases  # noqa: E402
 
 CHANNELS = ("T1", "T1ce", "T2", "FLAIR")
-BANDS_MM = ((0, 1), (1, 2), (2, 4), (4, 8), (8, 1000))
+BANDS_MM = ((0, 1), (1, 2), (2, 4), (4, 8), (8, math.inf))
 
 
 def ml(mask: np.ndarray) -> float:
@@ -50,9 +52,8 @@ def report(case_id: str, image: np.ndarray, reference: np.ndarray, label: np.nda
     brain = np.any(image != 0, axis=0)
     outside = ndimage.distance_transform_edt(~truth)
     inside = ndimage.distance_transform_edt(truth)
-    dice = 2 * ml(predicted & truth) / max(ml(predicted) + ml(truth), 1e-9)
-    print(f"\n{case_id}: WT Dice {dice:.3f}, predicted {ml(predicted):.1f} mL, reference {ml(truth):.1f} mL")
-    bands = " ".join(f"{f'{a}-{b}':>6}" if b < 1000 else f"{f'>{a}':>6}" for a, b in BANDS_MM)
+    print(f"\n{case_id}: WT Dice {dice(predicted, truth):.3f}, predicted {ml(predicted):.1f} mL, reference {ml(truth):.1f} mL")
+    bands = " ".join(f"{f'>{a}' if b == math.inf else f'{a}-{b}':>6}" for a, b in BANDS_MM)
     print(f"  mL by distance (mm)       {bands}")
     print(f"  predicted outside         {by_band(predicted & ~truth, outside)}")
     print(f"  reference missed (depth)  {by_band(truth & ~predicted, inside)}")
