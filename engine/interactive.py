@@ -38,7 +38,7 @@ from engine.inference.postprocess import (
 from engine.io.guess import ROLES
 from engine.io.inputs import load_inputs, plan_inputs
 from engine.partial_study import load_available
-from engine.prepare import PrepareConfig, prepare_case
+from engine.prepare import PrepareConfig, prepare_case, skull_strip_device
 from engine.prepared import PreparedCase
 from engine.segment import Segmenter, brain_box
 
@@ -240,7 +240,8 @@ def segment_for_viewer(case: Case, segmenter: Segmenter, *, overrides: Mapping[s
     with tempfile.TemporaryDirectory(prefix="revseg-viewer-") as temporary:
         # The viewer checked the content when the case opened and asked before segmenting (gui/review/content_warning)
         prepared = prepare_case(None, Path(temporary) / "prepared", sources, progress=staged, cancel=cancel,
-                                config=PrepareConfig(check_content=False),
+                                config=PrepareConfig(check_content=False,
+                                                     skull_strip_device=skull_strip_device(str(segmenter.predictor.device))),
                                 publish=False)  # in memory: nothing reads the folder back
     timings["prepare"], mark = time.perf_counter() - start, time.perf_counter()
     image, box = _network_input(segmenter, prepared)

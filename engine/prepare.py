@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,6 +84,8 @@ class PrepareConfig:
         check_content: refuse contrasts that cannot be a brain MRI (a CT, a mask or label map, a constant or
             single-slice volume, a non-MR DICOM series: ``engine.content_check``); False proceeds anyway (the
             CLI's ``--allow-unusual-content``; the GUI asks the user itself).
+        skull_strip_device: where the CNN skull strip (deepbet) runs: "cpu", "cuda", "cuda:N" or "mps".
+            ``segment`` and the viewer pass the device the tumour network runs on.
     """
 
     spacing_mm: float = 1.0
@@ -92,6 +95,33 @@ class PrepareConfig:
     min_overlap: float = 0.05
     memory_limit_gb: float | None = None
     check_content: bool = True
+    skull_strip_device: str = "cpu"
+
+
+SKULL_STRIP_DEVICE_ENV = "REVSEG_SKULL_STRIP_DEVICE"
+
+
+def skull_strip_device(network_device: str) -> str:
+    """Where the CNN skull strip runs: ``REVSEG_SKULL_STRIP_DEVICE`` when set (e.g. "cpu", to keep a small GPU's
+    memory for the tumour network), else where the tumour network runs."""
+    pinned = os.environ.get(SKULL_STRIP_DEVICE_ENV, "").strip()
+    if pinned and pinned.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{SKULL_STRIP_DEVICE_ENV} must be cpu, cuda, cuda:N or mps, got {pinned!r}")
+    return pinned or network_device
+
+
+class StageClock:
+    """Seconds per stage of a run, for the provenance and the benchmarks (``laps``: stage -> seconds)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Close ``stage``: the time since the previous lap (or the start)."""
+        now = time.perf_counter()
+        self.laps[stage] = round(now - self._mark, 3)
+        self._mark = now
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> None:
@@ -193,7 +223,11 @@ def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndar
     if deepbet_available():
         log.info("the T1ce is not skull-stripped (%s); running deepbet", checks["t1ce"].reason)
         record["method"] = "deepbet (CNN brain extraction) on the T1"
-        return deepbet_brain_mask(working["t1"], space.grid, cancel), record
+        record["device"] = config.skull_strip_device
+        report(progress, "skull strip", 0, 1)
+        mask = deepbet_brain_mask(working["t1"], space.grid, cancel, config.skull_strip_device)
+        report(progress, "skull strip", 1, 1)
+        return mask, record
     log.warning("the T1ce is not skull-stripped (%s); using the MNI152 template mask (approximate; install "
                 "deepbet for a better one)", checks["t1ce"].reason)
     mask = template_brain_mask(working["t1"], space.grid, progress=progress, cancel=cancel)
@@ -278,21 +312,27 @@ def prepare_case(
     _check_out_dir(out_dir, force)
     plan = plan or plan_inputs(input_path, overrides, progress=progress, cancel=cancel)
     check_outputs_clear_of_inputs({"out": out_dir, **(outputs or {})}, planned_files(plan))
+    clock = StageClock()
     images = load_inputs(plan, progress, cancel, config.memory_limit_gb)
     if config.check_content:
         _refuse_non_mri(images)
+    clock.lap("load")
     space = WorkingSpace.for_reference(images["t1ce"].grid, config.spacing_mm, config.keep_obliquity)
     transforms, registration = _align(images, config, progress, cancel)
+    clock.lap("register")
     working = {}
     for index, role in enumerate(ROLES):
         check_cancel(cancel, "resampling")
         report(progress, "resample", index, len(ROLES))
         working[role] = space.image_to_working(images[role].data, images[role].grid, transforms[role])
+    clock.lap("resample")
     mask, skull = _brain_mask(images, working, space, transforms, config, progress, cancel)
+    clock.lap("skull strip")
     normalised, norms = {}, {}
     for role in ROLES:
         normalised[role], mean, std = zscore_in_mask(working[role], mask, role)
         norms[role] = {"method": "z-score inside the brain mask", "mean": round(mean, 6), "std": round(std, 6)}
+    clock.lap("normalise")
     case_id = _case_id(images, plan.input_path)
     manifest = {
         "format": MANIFEST_FORMAT, "software": f"RevSeg {__version__}", "case_id": case_id,
@@ -300,7 +340,7 @@ def prepare_case(
         "input": str(plan.input_path) if plan.input_path else None,
         "inputs": _input_records(images), "geometry": space.to_dict(), "registration": registration,
         "skull_strip": skull | {"brain_ml": round(float(mask.sum()) * space.grid.voxel_volume_ml, 1)},
-        "normalisation": norms, "config": asdict(config),
+        "normalisation": norms, "config": asdict(config), "timings_s": clock.laps,
     }
     prepared = PreparedCase(case_id, out_dir, space, normalised, mask, manifest, images["t1ce"].dicom_headers)
     check_cancel(cancel, "writing")

@@ -40,7 +40,7 @@ from engine.io.inputs import InputPlan
 from engine.io.preflight import preflight_segment, segment_targets, sidecar_path  # noqa: F401 - sidecar_path re-exported
 from engine.labels import to_brats2020
 from engine.lesions import lesion_table
-from engine.prepare import PrepareConfig, prepare_case
+from engine.prepare import PrepareConfig, prepare_case, skull_strip_device
 from engine.prepared import PreparedCase
 from engine.staging import staging_folder
 
@@ -70,6 +70,7 @@ class SegmentResult:
         et_components_relabelled: ET components below the minimum ET component volume turned into necrosis.
         registration_skipped: contrasts found on the T1ce's grid, whose registration was skipped.
         edge_components_removed: core-free components on the brain mask's edge removed (skull-strip remnants).
+        prepare_stages_s: the prepare stage's parts (load, register, resample, skull strip, normalise) -> seconds.
     """
 
     case_id: str
@@ -87,12 +88,15 @@ class SegmentResult:
     et_components_relabelled: int = 0
     registration_skipped: tuple[str, ...] = ()
     edge_components_removed: int = 0
+    prepare_stages_s: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines for the terminal."""
         lines = [f"case {self.case_id}: {self.files.get('nifti')}",
                  f"device {self.device} (tile {self.tile}, batch {self.batch}); weights {self.weights}",
                  "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_s.items()),
+                 *(["prepare: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.prepare_stages_s.items())]
+                   if self.prepare_stages_s else []),
                  *([f"registration skipped for {', '.join(self.registration_skipped)} (already on the T1ce's grid)"]
                    if self.registration_skipped else []),
                  "volumes (mL): " + ", ".join(f"{k} {self.volumes_ml[k]:.2f}" for k in ("ET", "TC", "WT", "ED", "NCR")),
@@ -297,7 +301,8 @@ def segment_case(
     try:
         return _segment_prepared(plan, out_nifti, targets, segmenter, timings, start, force,
                                  progress, cancel,
-                                 PrepareConfig(memory_limit_gb=memory_limit_gb, check_content=check_content))
+                                 PrepareConfig(memory_limit_gb=memory_limit_gb, check_content=check_content,
+                                               skull_strip_device=skull_strip_device(str(segmenter.predictor.device))))
     except BaseException:
         if created is not None and not any(created.iterdir()):
             created.rmdir()  # a failed run leaves no trace, not even an empty folder
@@ -348,7 +353,8 @@ def _segment_prepared(plan: InputPlan, out_nifti: Path, targets: dict[str, Path]
                          {k: round(v, 2) for k, v in timings.items()}, label_volumes_ml(native, voxel_ml),
                          _lesion_count(native, prepared.space.native.spacing), segmenter.demo, processed.et_suppressed, segmenter.checkpoint.path.name,
                          processed.removed_components, processed.et_components_relabelled,
-                         skipped_registrations(prepared.manifest), processed.edge_components_removed)
+                         skipped_registrations(prepared.manifest), processed.edge_components_removed,
+                         dict(prepared.manifest.get("timings_s", {})))
 
 
 def skipped_registrations(manifest: Mapping[str, object]) -> tuple[str, ...]:

@@ -1,22 +1,30 @@
-"""CPU time to result: today's segment path and the new one, timed in the same run, median of N runs.
+"""Time to result: the segment path end to end, timed in one run (CPU paths side by side, or warm GPU variants).
 
 Usage (from the repository root):
 
-    python scripts/bench_time_to_result.py [--case DIR ...] [--runs 3] [--json FILE] [--work DIR]
+    python scripts/bench_time_to_result.py [--case DIR ...] [--native skull|stripped|both] [--runs 3] [--json FILE]
+    python scripts/bench_time_to_result.py --warm cuda --case SOURCE [--variants before,default] [--runs 3]
 
-Cases: TCGA-DU-7294 (already co-registered and skull-stripped, 1 mm) and a native-like study made from it
-here: each contrast resampled onto its own 0.9 x 0.9 x 5 mm grid, rotated differently per contrast, so the
-contrasts are not co-registered and registration runs (the source is skull-stripped, so the skull stays off).
+Cases: TCGA-DU-7294 (already co-registered and skull-stripped, 1 mm) and a native-like study made from it here
+(``engine.bench.native_study``): each contrast resampled onto its own 0.9 x 0.9 x 5 mm grid, rotated
+differently per contrast, so the contrasts are not co-registered and three registrations run. By default a
+simulated skull and scalp are put back around the real brain first (``--native skull``), so that the skull
+strip (deepbet) runs as on a raw scanner study; ``--native stripped`` leaves the source's skull off.
 
-Paths, interleaved run by run so that both see the same machine load (both load the weights, then
+CPU paths, interleaved run by run so that all see the same machine load (each loads the weights, then
 ``segment_case`` with the loaded segmenter; NIfTI + DICOM-SEG written):
     today: the earlier CPU path - ``PredictorConfig(cpu_channels_last=False, cpu_backend="eager")``;
     eager: channels-last 3D tiles on the CPU, torch given every core unless pinned (``cpu_backend="eager"``);
     new:   the current defaults - ONNX Runtime on the CPU (``engine.inference.onnx_cpu``; the one-off export
            of the weights runs before the timed runs and is reported apart), else as ``eager``.
-Registration of contrasts on the T1ce's grid was already skipped before issue 19, so both paths skip it.
-Prints a table of median stage times and the Dice (labels 1, 2, 4 and whole tumour) of the new native label
-map against today's, and writes the figures as JSON.
+Registration of contrasts on the T1ce's grid was already skipped before issue 19, so all paths skip it.
+Prints a table of median stage times and the Dice (labels 1, 2, 4 and whole tumour) of each label map against
+today's, and writes the figures as JSON.
+
+``--warm DEVICE`` (a GPU): the model is loaded and run once per variant, then each run turns the native-like
+study into the NIfTI + DICOM-SEG on disk; the variants of ``WARM_VARIANTS`` are interleaved run by run, with
+the prepare stage's parts (load, register, resample, skull strip, normalise) and each variant's Dice against
+the first's.
 """
 
 from __future__ import annotations
@@ -37,38 +45,23 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
-from engine.case import find_case_files
-from engine.geometry import Grid, resample
+from engine.bench.native_study import native_like_study
 from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
+from engine.prepare import SKULL_STRIP_DEVICE_ENV
 from engine.preprocess.registration import WORKERS_ENV
 from engine.segment import load_segmenter, segment_case
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
 PATHS = {"today": {"cpu_channels_last": False, "cpu_backend": "eager"}, "eager": {"cpu_backend": "eager"}, "new": {}}
-NATIVE_SPACING = (0.9, 0.9, 5.0)
-ROTATIONS_DEG = {"t1ce": (6, -4, 3), "t1": (2, 3, -2), "t2": (-3, 1, 4), "flair": (4, 4, 0)}
-SUFFIX = {"t1ce": "t1c", "t1": "t1", "t2": "t2", "flair": "fla"}
-
-
-def native_like_study(source: Path, folder: Path) -> Path:
-    """Each contrast of ``source`` resampled onto its own rotated 0.9 x 0.9 x 5 mm grid (NIfTI folder)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = find_case_files(source)
-    for role, angles in ROTATIONS_DEG.items():
-        image = nib.load(files[role])
-        grid = Grid(image.shape, image.affine)
-        centre = (grid.affine @ np.r_[(np.array(grid.shape) - 1) / 2, 1])[:3]
-        extent = np.array(grid.shape) * np.abs(np.diag(grid.affine)[:3])
-        shape = tuple(int(np.ceil(e / s)) for e, s in zip(extent, NATIVE_SPACING, strict=True))
-        affine = np.eye(4)
-        affine[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix() @ np.diag(NATIVE_SPACING)
-        affine[:3, 3] = centre - affine[:3, :3] @ ((np.array(shape) - 1) / 2)
-        data = resample(np.asarray(image.dataobj, dtype=np.float32), grid, Grid(shape, affine))
-        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), folder / f"native_{SUFFIX[role]}.nii.gz")
-    return folder
+# Warm-start (GPU) variants, interleaved run by run: environment settings of each. "before" is the GPU path as
+# issue 19 found it (registrations one after another, the CNN skull strip on the CPU); "default" is today's.
+WARM_VARIANTS = {
+    "before": {WORKERS_ENV: "1", SKULL_STRIP_DEVICE_ENV: "cpu"},
+    "serial": {WORKERS_ENV: "1"},
+    "default": {},
+}
 
 
 def _agreement(new: Path, today: Path) -> dict[str, float]:
@@ -89,8 +82,8 @@ def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
             segmenter = load_segmenter(None, PredictorConfig(device="cpu", **options))
             loaded = time.perf_counter() - start
             result = segment_case(case, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
-            timings[name].append(result.timings_s | {"load": round(loaded, 2),
-                                                     "total": round(result.timings_s["total"] + loaded, 2)})
+            timings[name].append(result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
+                                 | {"load": round(loaded, 2), "total": round(result.timings_s["total"] + loaded, 2)})
             outputs[name] = out
             print(f"  {case.name} run {run + 1} {name}: total {timings[name][-1]['total']:.1f} s "
                   f"(tile {result.tile}), load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -108,53 +101,65 @@ def export_once() -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def bench_warm(source: Path, device: str, runs: int, work: Path,
-               registration_workers: tuple[str, ...] = ()) -> dict[str, object]:
+def bench_warm(study: Path, device: str, runs: int, work: Path,
+               variants: tuple[str, ...] = ("default",)) -> dict[str, object]:
     """GPU end to end after a warm start: the model is loaded (and run once) first, then each run turns the
-    native-like study made from ``source`` into the NIfTI and the DICOM-SEG on disk.
+    native-like ``study`` into the NIfTI and the DICOM-SEG on disk.
 
-    ``registration_workers`` (e.g. ``("1", "auto")``): settings of REVSEG_REGISTRATION_WORKERS to interleave run by
-    run, timed apart, with the Dice of each setting's label map against the first's; empty times the default only.
+    ``variants`` (keys of ``WARM_VARIANTS``) are interleaved run by run, timed apart, with the Dice of each one's
+    label map against the first's.
     """
-    study = native_like_study(source, work / "native-like" / f"{source.name}-native")
     start = time.perf_counter()
     segmenter = load_segmenter(None, PredictorConfig(device=device))
-    segment_case(study, None, work / "warm-up" / "seg.nii.gz", segmenter=segmenter)  # CUDA init, graphs, caches
+    for name in variants:  # CUDA init, cuDNN autotuning, each variant's skull-strip device and its caches
+        with _environment(WARM_VARIANTS[name]):
+            segment_case(study, None, work / f"warm-up-{name}" / "seg.nii.gz", segmenter=segmenter)
     warm_up = time.perf_counter() - start
-    settings = registration_workers or ("default",)
-    timings: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+    timings: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     outputs: dict[str, Path] = {}
     for run in range(runs):
-        for name in settings:
+        for name in variants:
             out = work / f"run-{run}-{name}" / "seg.nii.gz"
-            with _registration_workers(name):
+            with _environment(WARM_VARIANTS[name]):
                 wall = time.perf_counter()
                 result = segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
-            timings[name].append(result.timings_s | {"wall": round(time.perf_counter() - wall, 3)})
+            timings[name].append(result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
+                                 | {"wall": round(time.perf_counter() - wall, 3)})
             outputs[name] = out
             print(f"  run {run + 1} ({name}): " + ", ".join(f"{k} {v:.2f} s" for k, v in timings[name][-1].items()),
                   flush=True)
     medians = {name: {k: round(statistics.median(t[k] for t in ts), 3) for k in ts[0]} for name, ts in timings.items()}
-    result = {"case": study.name, "device": device, "warm_up_s": round(warm_up, 2), "runs_s": timings,
-              "medians_s": medians[settings[0]], "files": sorted(p.name for p in outputs[settings[0]].parent.iterdir())}
-    if registration_workers:
-        result["medians_by_registration_workers"] = medians
-        result["dice_vs_first"] = {name: _agreement(outputs[name], outputs[settings[0]]) for name in settings[1:]}
-    return result
+    return {"case": study.name, "device": device, "warm_up_s": round(warm_up, 2), "runs_s": timings,
+            "variants": {name: WARM_VARIANTS[name] for name in variants}, "medians_s": medians,
+            "files": sorted(p.name for p in outputs[variants[-1]].parent.iterdir()),
+            "dice_vs_first": {name: _agreement(outputs[name], outputs[variants[0]]) for name in variants[1:]}}
 
 
 @contextlib.contextmanager
-def _registration_workers(name: str) -> Iterator[None]:
-    """REVSEG_REGISTRATION_WORKERS set to ``name`` (unset for "auto" / "default") for the block."""
-    before = os.environ.pop(WORKERS_ENV, None)
-    if name not in ("auto", "default"):
-        os.environ[WORKERS_ENV] = name
+def _environment(settings: dict[str, str]) -> Iterator[None]:
+    """The variables of ``settings`` set, and the other variables of any warm variant unset, for the block."""
+    names = {name for variant in WARM_VARIANTS.values() for name in variant}
+    before = {name: os.environ.pop(name, None) for name in names}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        os.environ.pop(WORKERS_ENV, None)
-        if before is not None:
-            os.environ[WORKERS_ENV] = before
+        for name in names:
+            os.environ.pop(name, None)
+            if before[name] is not None:
+                os.environ[name] = before[name]
+
+
+def print_warm(result: dict[str, object], runs: int) -> None:
+    """Median stage times per variant (rows) and each variant's Dice against the first."""
+    medians = result["medians_s"]
+    stages = list(next(iter(medians.values())))
+    print(f"| variant (median of {runs}, s) | " + " | ".join(stages) + " | Dice vs first |")
+    print("|---|" + "---|" * (len(stages) + 1))
+    for name, row in medians.items():
+        agreement = ", ".join(f"{k} {v}" for k, v in result["dice_vs_first"].get(name, {}).items()) or "first"
+        print(f"| {name} | " + " | ".join(f"{row[s]:.2f}" for s in stages) + f" | {agreement} |")
+    print(f"warm-up (load + one run per variant) {result['warm_up_s']} s; outputs {result['files']}")
 
 
 def print_table(results: list[dict[str, object]]) -> None:
@@ -170,32 +175,35 @@ def print_table(results: list[dict[str, object]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", type=Path, nargs="*", help="case folders (default: TCGA-DU-7294 + native-like)")
+    parser.add_argument("--case", type=Path, nargs="*", help="case folders (default: TCGA-DU-7294 + a native-like "
+                        "study made from it); with --warm, the source of the native-like study")
+    parser.add_argument("--native", choices=("skull", "stripped", "both"), default="skull",
+                        help="the native-like study (made from TCGA-DU-7294 or --warm's --case): with a simulated "
+                        "skull put back (default; a skull strip runs), left stripped, or both")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=Path("bench-time-to-result.json"))
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--warm", metavar="DEVICE", help="warm-start end-to-end mode on DEVICE (e.g. cuda): the "
                         "model loaded once, then --runs runs of the native-like study made from --case (one case)")
-    parser.add_argument("--registration-workers", default="", metavar="LIST",
-                        help="with --warm: comma-separated REVSEG_REGISTRATION_WORKERS settings to interleave run by "
-                        "run (e.g. 1,auto: registrations one after another against side by side)")
+    parser.add_argument("--variants", default="before,default", metavar="LIST",
+                        help=f"with --warm: comma-separated variants to interleave run by run ({', '.join(WARM_VARIANTS)})")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="revseg-bench-"))
     if args.warm:
-        settings = tuple(v.strip() for v in args.registration_workers.split(",") if v.strip())
-        result = bench_warm((args.case or [REAL])[0], args.warm, args.runs, work, settings)
-        for name, medians in result.get("medians_by_registration_workers", {}).items():
-            agreement = result["dice_vs_first"].get(name, "first")
-            print(f"registration workers {name}: prepare {medians['prepare']:.2f} s, wall {medians['wall']:.2f} s, "
-                  f"Dice vs the first setting {agreement}")
-        print("| stage | " + " | ".join(result["medians_s"]) + " |")
-        print("|---|" + "---|" * len(result["medians_s"]))
-        print(f"| median of {args.runs} (s) | " + " | ".join(f"{v:.2f}" for v in result["medians_s"].values()) + " |")
-        print(f"warm-up (load + first run) {result['warm_up_s']} s; outputs {result['files']}")
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+        unknown = [v for v in variants if v not in WARM_VARIANTS]
+        if unknown or not variants:
+            parser.error(f"--variants: unknown {unknown}; choose from {', '.join(WARM_VARIANTS)}")
+        source = (args.case or [REAL])[0]
+        results = [bench_warm(study, args.warm, args.runs, work / study.name, variants)
+                   for study in native_studies(source, work, args.native)]
+        for result in results:
+            print(f"study {result['case']}:")
+            print_warm(result, args.runs)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"written {args.json}")
         return
-    cases = args.case or [REAL, native_like_study(REAL, work / "native-like" / "TCGA-DU-7294-native")]
+    cases = args.case or [REAL, *native_studies(REAL, work, args.native)]
     load_before = os.getloadavg()
     export_s = export_once()
     print(f"one-off ONNX export (and one 128^3 tile): {export_s} s", flush=True)
@@ -212,6 +220,13 @@ def main() -> None:
           f"peak RSS {record['peak_rss_gib']} GiB")
     args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"written {args.json}")
+
+
+def native_studies(source: Path, work: Path, which: str) -> list[Path]:
+    """The native-like studies of ``--native`` made from ``source`` (skull-on first)."""
+    kinds = {"skull": (True,), "stripped": (False,), "both": (True, False)}[which]
+    return [native_like_study(source, work / "native-like" / f"{source.name}-native{'-skull' if skull else ''}",
+                              skull=skull) for skull in kinds]
 
 
 if __name__ == "__main__":

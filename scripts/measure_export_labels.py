@@ -20,10 +20,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_time_to_result import REAL  # noqa: E402
+
 import engine.geometry as geometry  # noqa: E402
 import engine.labels as labels  # noqa: E402
 import engine.segment as segment  # noqa: E402
-from bench_time_to_result import REAL, native_like_study  # noqa: E402
+from engine.bench.native_study import native_like_study  # noqa: E402
 from engine.inference.predictor import PredictorConfig  # noqa: E402
 
 VARIANTS = {"np.unique": lambda array: np.unique(array).tolist(), "distinct_values": labels.distinct_values}

@@ -30,6 +30,7 @@ from engine.io.guess import ROLES, RoleGuess
 from engine.io.headers import check_plan
 from engine.io.native import InputSource, NativeImage
 from engine.io.nifti_input import find_nifti_inputs, is_nifti_name, read_nifti_volume
+from engine.side_by_side import run_side_by_side, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def plan_inputs(
 
 def load_inputs(
     plan: InputPlan, progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-    memory_limit_gb: float | None = None,
+    memory_limit_gb: float | None = None, workers: int = 0,
 ) -> dict[str, NativeImage]:
     """Read the planned volumes (T1, T1ce, T2, FLAIR order), after checking the headers against the budget.
 
@@ -181,21 +182,31 @@ def load_inputs(
         progress: called as ``progress("load <role>", files_done, files_total)``.
         cancel: polled between and inside reads.
         memory_limit_gb: memory limit of the header budget (``engine.io.budget``; None: environment or default).
+        workers: contrasts read side by side (0: ``read_workers()``).
     """
     if plan.problems:
         raise CaseError(plan.problems[0])
     check_plan(plan, memory_limit_gb)
     with memory_limit(memory_limit_gb):
-        return _read_planned(plan, progress, cancel)
+        return _read_planned(plan, progress, cancel, workers or read_workers())
 
 
-def _read_planned(plan: InputPlan, progress: ProgressCallback | None, cancel: CancelCheck | None
-                  ) -> dict[str, NativeImage]:
-    images = {}
-    for role in ROLES:
-        check_cancel(cancel, "loading")
-        images[role] = read_choice(plan.choices[role], role, progress, cancel)
-    return images
+def read_workers() -> int:
+    """Contrasts read side by side on this machine: one per two usable cores, at most 4.
+
+    Inflating gzip NIfTI (zlib) releases the GIL, so threads overlap on a workstation's many cores; a 2-core
+    machine reads one contrast at a time, as before.
+    """
+    return max(1, min(len(ROLES), usable_cores() // 2))
+
+
+def _read_planned(plan: InputPlan, progress: ProgressCallback | None, cancel: CancelCheck | None,
+                  workers: int = 1) -> dict[str, NativeImage]:
+    def read(role: str, step_progress: ProgressCallback, stop: CancelCheck) -> NativeImage:
+        check_cancel(stop, "loading")
+        return read_choice(plan.choices[role], role, step_progress if progress else None, stop)
+
+    return run_side_by_side(ROLES, read, workers, progress, cancel, "revseg-read")
 
 
 def read_choice(choice: Choice, role: str, progress: ProgressCallback | None,

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +19,7 @@ import numpy as np
 from engine.errors import CancelCheck, GeometryError, OperationCancelled, ProgressCallback, report
 from engine.geometry import Grid, to_sitk
 from engine.lazy import lazy_module
+from engine.side_by_side import run_side_by_side, usable_cores
 
 Image = tuple[np.ndarray, Grid]
 
@@ -200,8 +199,7 @@ def default_workers() -> int:
         if not pinned.isdigit() or int(pinned) < 1:
             raise ValueError(f"{WORKERS_ENV} must be a whole number >= 1, got {pinned!r}")
         return int(pinned)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(3, cores // 2))
+    return max(1, min(3, usable_cores() // 2))
 
 
 def register_rigid_all(
@@ -217,31 +215,7 @@ def register_rigid_all(
     calls are serialised. The first failure stops the other registrations, and its error is raised rather than
     their cancellation; a cancel raises ``OperationCancelled``.
     """
-    workers = min(len(moving), config.workers or default_workers())
-    if workers <= 1:
-        return {role: register_rigid(fixed, image, config, progress, cancel, stage=f"register {role}")
-                for role, image in moving.items()}
-    failed, lock = threading.Event(), threading.Lock()
+    def run(role: str, step_progress: ProgressCallback, stop: CancelCheck) -> RigidResult:
+        return register_rigid(fixed, moving[role], config, step_progress, stop, stage=f"register {role}")
 
-    def locked_progress(stage: str, done: int, total: int) -> None:
-        with lock:
-            report(progress, stage, done, total)
-
-    def stop() -> bool:
-        return failed.is_set() or (cancel is not None and bool(cancel()))
-
-    def run(role: str) -> RigidResult:
-        try:
-            return register_rigid(fixed, moving[role], config, locked_progress, stop, stage=f"register {role}")
-        except BaseException:
-            failed.set()
-            raise
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="revseg-register") as pool:
-        futures = {role: pool.submit(run, role) for role in moving}
-        wait(futures.values())
-    errors = [error for future in futures.values() if (error := future.exception()) is not None]
-    causes = [error for error in errors if not isinstance(error, OperationCancelled)]
-    if causes or errors:
-        raise (causes or errors)[0]
-    return {role: future.result() for role, future in futures.items()}
+    return run_side_by_side(moving, run, config.workers or default_workers(), progress, cancel, "revseg-register")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,13 +181,16 @@ def deepbet_available() -> bool:
     return importlib.util.find_spec("deepbet") is not None
 
 
-def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = None) -> np.ndarray:
-    """Brain mask from deepbet (a CNN whose TorchScript weights ship in its wheel), run in memory on the CPU.
+def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = None,
+                       device: str = "cpu") -> np.ndarray:
+    """Brain mask from deepbet (a CNN whose TorchScript weights ship in its wheel), run in memory.
 
     Args:
         t1: the subject's T1 on ``grid``.
         grid: its grid.
         cancel: polled before the network runs.
+        device: where deepbet's two networks run ("cpu", "cuda", "cuda:N" or "mps"): ``segment`` passes the
+            device the tumour network runs on. Out of memory on a GPU falls back to the CPU (logged).
 
     Raises:
         CaseError: when deepbet finds no brain (e.g. an image that holds no head).
@@ -194,7 +198,7 @@ def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = 
     check_cancel(cancel, "skull stripping")
     image = nib.Nifti1Image(t1.astype(np.float32), grid.affine)
     try:
-        _, mask_image, _ = _deepbet_extractor().run(image, threshold=0.5, n_dilate=0)
+        mask_image = _run_deepbet(image, device)
     except AssertionError as error:  # deepbet validates with assert, e.g. "Not enough foreground ..."
         raise CaseError(f"deepbet skull stripping failed: {error}") from None
     mask = np.asarray(mask_image.dataobj) > 0
@@ -203,9 +207,32 @@ def deepbet_brain_mask(t1: np.ndarray, grid: Grid, cancel: CancelCheck | None = 
     return mask
 
 
-@functools.lru_cache(maxsize=1)
-def _deepbet_extractor():  # noqa: ANN202 - deepbet is optional, so its type is not imported at module level
-    """Load deepbet's two networks once per process (about a second each)."""
+def _run_deepbet(image: nib.Nifti1Image, device: str) -> nib.Nifti1Image:
+    """deepbet's mask image, on ``device``; on the CPU when the GPU runs out of memory."""
+    try:
+        with _DEEPBET_LOCK:  # the extractor keeps the last bounding box on itself: one run at a time
+            return _deepbet_extractor(device).run(image, threshold=0.5, n_dilate=0)[1]
+    except RuntimeError as error:  # torch.OutOfMemoryError is one; MPS raises a plain RuntimeError
+        if device == "cpu" or "out of memory" not in str(error).lower():
+            raise
+        log.warning("deepbet ran out of memory on %s; skull stripping on the CPU instead", device)
+        return _run_deepbet(image, "cpu")
+
+
+_DEEPBET_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _deepbet_extractor(device: str = "cpu"):  # noqa: ANN202 - deepbet is optional, so its type is not imported at module level
+    """Load deepbet's two networks once per process and device (about a second each).
+
+    deepbet chooses a GPU itself (MPS first, then CUDA, at import time); it is built on the CPU here and moved
+    to ``device``, so that the skull strip runs where the caller's network runs, ``cuda:N`` included.
+    """
     from deepbet.bet import BrainExtraction  # imported only when used: it pulls pandas and fill_voids
 
-    return BrainExtraction(no_gpu=True)
+    extractor = BrainExtraction(no_gpu=True)
+    if device != "cpu":
+        extractor.model.to(device)
+        extractor.bbox_model.to(device)
+    return extractor

@@ -21,7 +21,7 @@ from engine.errors import (
     OutputExistsError,
 )
 from engine.metrics import dice
-from engine.prepare import prepare_case
+from engine.prepare import SKULL_STRIP_DEVICE_ENV, prepare_case, skull_strip_device
 from engine.prepared import load_prepared
 from tests.engine.synthetic_cases import (
     DICOM_SERIES,
@@ -184,3 +184,13 @@ def test_cancel_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OperationCancelled):
         prepare_case(brats_case(tmp_path / "in"), tmp_path / "out", cancel=lambda: True)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_skull_strip_runs_where_the_network_runs_unless_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SKULL_STRIP_DEVICE_ENV, raising=False)
+    assert skull_strip_device("cuda:1") == "cuda:1"
+    monkeypatch.setenv(SKULL_STRIP_DEVICE_ENV, "cpu")
+    assert skull_strip_device("cuda") == "cpu"
+    monkeypatch.setenv(SKULL_STRIP_DEVICE_ENV, "gpu0")
+    with pytest.raises(ValueError, match="REVSEG_SKULL_STRIP_DEVICE must be cpu, cuda, cuda:N or mps, got 'gpu0'"):
+        skull_strip_device("cpu")

@@ -42,6 +42,8 @@ def test_segment_case_writes_label_on_the_t1ce_grid(tmp_path: Path, weights: Pat
     assert set(np.unique(label)) <= {0, 1, 2, 4}
     sidecar = json.loads((tmp_path / "out" / "seg.json").read_text())
     assert "NOT FOR CLINICAL USE" in sidecar["disclaimer"] and "NOT FOR CLINICAL USE" in result.summary()
+    assert list(result.prepare_stages_s) == ["load", "register", "resample", "skull strip", "normalise"]
+    assert "\nprepare: load " in result.summary()  # the prepare stage's parts, on a line of their own
     voxel_ml = float(np.prod(t1ce.header.get_zooms()[:3])) / 1000
     assert result.volumes_ml["WT"] == pytest.approx(np.count_nonzero(label) * voxel_ml, abs=1e-3)
     assert result.volumes_ml["ET"] == pytest.approx(np.count_nonzero(label == 4) * voxel_ml, abs=1e-3)

@@ -96,3 +96,24 @@ def test_bad_files_have_one_line_messages(tmp_path: Path, kind: str, message: st
     with pytest.raises(CaseError, match=message) as error:
         read_nifti_volume(tmp_path / "t2.nii.gz", "t2")
     assert "\n" not in str(error.value)
+
+
+def test_contrasts_read_side_by_side_equal_those_read_one_after_another(tmp_path: Path) -> None:
+    grids = {m: grid_from((12 + i, 14, 10), (1, 1, 1 + i / 2), LPS_AXES) for i, m in enumerate(ALL)}
+    write_nifti_case(tmp_path, grids)
+    plan = plan_inputs(tmp_path)
+    together = load_inputs(plan, workers=4)
+    alone = load_inputs(plan, workers=1)
+    assert list(together) == list(alone) == ["t1", "t1ce", "t2", "flair"]
+    for role, image in together.items():
+        assert image.grid.same_as(grids[role]) and image.grid.same_as(alone[role].grid)
+        assert np.array_equal(image.data, alone[role].data)
+        assert image.source == alone[role].source
+
+
+def test_a_broken_contrast_read_side_by_side_names_itself(tmp_path: Path) -> None:
+    write_nifti_case(tmp_path, ALL)
+    plan = plan_inputs(tmp_path)
+    (tmp_path / "Synth_t2.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(CaseError, match="Synth_t2"):
+        load_inputs(plan, workers=4)

@@ -93,10 +93,15 @@ def test_unstripped_input_takes_the_template_path_and_records_it(tmp_path) -> No
     for role in ("t1", "t1ce", "t2", "flair"):
         noisy = head(grid, role, scale=2.5) + rng.rayleigh(4.0, grid.shape).astype(np.float32)
         write_nifti(tmp_path / "in" / f"H_{role}.nii.gz", noisy, grid)
-    prepared = prepare_case(tmp_path / "in", tmp_path / "out")
+    stages: list[str] = []
+    prepared = prepare_case(tmp_path / "in", tmp_path / "out", progress=lambda s, d, t: stages.append(s))
     skull = prepared.manifest["skull_strip"]
     assert not skull["checks"]["t1"]["stripped"]
     assert ("deepbet" if deepbet_available() else "MNI152") in skull["method"]
+    assert "skull strip" in stages
+    if deepbet_available():
+        assert skull["device"] == "cpu"  # PrepareConfig's default; segment passes the network's device
+    assert list(prepared.manifest["timings_s"]) == ["load", "register", "resample", "skull strip", "normalise"]
     truth = head(prepared.space.grid, "t1", scale=2.5) > 0
     overlap = 2 * (prepared.brain_mask & truth).sum() / (prepared.brain_mask.sum() + truth.sum())
     assert overlap > 0.8, overlap  # an ellipsoid is not the MNI brain, but it must land on it

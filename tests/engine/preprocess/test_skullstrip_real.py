@@ -3,18 +3,18 @@
 The real cases are already skull-stripped, so two measurements are possible: (1) the template mask carried
 onto each case's (stripped) T1 against the case's own brain mask, which bounds how well a 12-parameter template
 fit can follow a real brain; (2) the same on a *simulated* head: the real brain wrapped in CSF, skull and a
-bright scalp layer with background noise. No real head with skull is available here (nilearn's MNI152 2009c
-template is brain-only), so (2) is a stand-in, reported as such in docs/input-and-export.md.
+bright scalp layer with background noise (``engine.bench.native_study.simulated_head``, T1 layers). No real
+head with skull is available here (nilearn's MNI152 2009c template is brain-only), so (2) is a stand-in, reported
+as such in docs/input-and-export.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from scipy import ndimage
 
+from engine.bench.native_study import simulated_head
 from engine.case import load_case_folder
 from engine.geometry import Grid
 from engine.metrics import dice
@@ -27,18 +27,6 @@ from engine.preprocess.skullstrip import (
 )
 
 CASES = ("TCGA-DU-7294", "AURORA-example", "BraTS-GLI-00001-000")
-
-
-def simulated_head(t1: np.ndarray, brain: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Wrap a stripped brain in 2 mm CSF (dark), 5 mm skull (dark) and 5 mm scalp (bright), plus Rician-like noise."""
-    distance = ndimage.distance_transform_edt(~brain)
-    bright = float(np.percentile(t1[brain], 99))
-    out = t1.copy()
-    out[(distance > 0) & (distance <= 2)] = 0.1 * bright
-    out[(distance > 2) & (distance <= 7)] = 0.05 * bright
-    out[(distance > 7) & (distance <= 12)] = 0.9 * bright
-    noise = np.abs(np.random.default_rng(seed).normal(0, 0.02 * bright, t1.shape))
-    return (out + noise).astype(np.float32)
 
 
 @pytest.mark.slow
