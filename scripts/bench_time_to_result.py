@@ -50,17 +50,19 @@ from engine.bench.native_study import native_like_study
 from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
 from engine.prepare import SKULL_STRIP_DEVICE_ENV
-from engine.preprocess.registration import WORKERS_ENV
+from engine.preprocess.registration import ITK_THREADS_ENV, WORKERS_ENV
 from engine.segment import load_segmenter, segment_case
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
 PATHS = {"today": {"cpu_channels_last": False, "cpu_backend": "eager"}, "eager": {"cpu_backend": "eager"}, "new": {}}
 # Warm-start (GPU) variants, interleaved run by run: environment settings of each. "before" is the GPU path as
 # issue 19 found it (registrations one after another, the CNN skull strip on the CPU); "default" is today's.
+# "itkN": registrations side by side with N ITK threads each (a measurement of the setting).
 WARM_VARIANTS = {
     "before": {WORKERS_ENV: "1", SKULL_STRIP_DEVICE_ENV: "cpu"},
     "serial": {WORKERS_ENV: "1"},
     "default": {},
+    **{f"itk{n}": {ITK_THREADS_ENV: str(n)} for n in (1, 2, 4, 5, 8, 16)},
 }
 
 
@@ -111,9 +113,10 @@ def bench_warm(study: Path, device: str, runs: int, work: Path,
     """
     start = time.perf_counter()
     segmenter = load_segmenter(None, PredictorConfig(device=device))
-    for name in variants:  # CUDA init, cuDNN autotuning, each variant's skull-strip device and its caches
+    for name in variants:  # CUDA init, cuDNN autotuning, each variant's skull-strip device, highdicom's tables
         with _environment(WARM_VARIANTS[name]):
-            segment_case(study, None, work / f"warm-up-{name}" / "seg.nii.gz", segmenter=segmenter)
+            out = work / f"warm-up-{name}" / "seg.nii.gz"
+            segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
     warm_up = time.perf_counter() - start
     timings: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     outputs: dict[str, Path] = {}

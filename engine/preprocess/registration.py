@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class RegistrationConfig:
         seed: seed of the metric's sampler, so runs are reproducible.
         workers: registrations run side by side (T1, T2 and FLAIR onto the T1ce are independent); 0 picks
             one per two cores, at most 3 (`default_workers`), 1 runs them one after another.
+        itk_threads: ITK threads of each registration; 0 leaves ITK's default (every core).
     """
 
     shrink_factors: tuple[int, ...] = (4, 2, 1)
@@ -54,10 +55,13 @@ class RegistrationConfig:
     max_samples: int = 60_000
     seed: int = 17
     workers: int = 0
+    itk_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ValueError(f"registration workers must be >= 0 (0 = automatic), got {self.workers}")
+        if self.itk_threads < 0:
+            raise ValueError(f"ITK threads must be >= 0 (0 = ITK's default), got {self.itk_threads}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def _method(config: RegistrationConfig, fixed_voxels: int) -> sitk.ImageRegistra
     method.SetShrinkFactorsPerLevel(list(config.shrink_factors))
     method.SetSmoothingSigmasPerLevel(list(config.smoothing_mm))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    if config.itk_threads:
+        method.SetNumberOfThreads(config.itk_threads)
     return method
 
 
@@ -202,6 +208,20 @@ def default_workers() -> int:
     return max(1, min(3, usable_cores() // 2))
 
 
+ITK_THREADS_ENV = "REVSEG_REGISTRATION_ITK_THREADS"
+
+
+def default_itk_threads(workers: int) -> int:
+    """ITK threads of each registration: ``REVSEG_REGISTRATION_ITK_THREADS`` when set, else 0 (ITK's default:
+    every core)."""
+    pinned = os.environ.get(ITK_THREADS_ENV, "").strip()
+    if pinned:
+        if not pinned.isdigit():
+            raise ValueError(f"{ITK_THREADS_ENV} must be a whole number >= 0, got {pinned!r}")
+        return int(pinned)
+    return 0
+
+
 def register_rigid_all(
     fixed: Image,
     moving: Mapping[str, Image],
@@ -215,7 +235,10 @@ def register_rigid_all(
     calls are serialised. The first failure stops the other registrations, and its error is raised rather than
     their cancellation; a cancel raises ``OperationCancelled``.
     """
+    workers = config.workers or default_workers()
+    config = replace(config, itk_threads=config.itk_threads or default_itk_threads(min(workers, len(moving))))
+
     def run(role: str, step_progress: ProgressCallback, stop: CancelCheck) -> RigidResult:
         return register_rigid(fixed, moving[role], config, step_progress, stop, stage=f"register {role}")
 
-    return run_side_by_side(moving, run, config.workers or default_workers(), progress, cancel, "revseg-register")
+    return run_side_by_side(moving, run, workers, progress, cancel, "revseg-register")
