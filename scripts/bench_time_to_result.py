@@ -13,11 +13,13 @@ strip (deepbet) runs as on a raw scanner study; ``--native stripped`` leaves the
 
 CPU paths, interleaved run by run so that all see the same machine load (each loads the weights, then
 ``segment_case`` with the loaded segmenter; NIfTI + DICOM-SEG written):
-    today: the earlier CPU path - ``PredictorConfig(cpu_channels_last=False, cpu_backend="eager")``;
+    today: the earlier CPU path - ``PredictorConfig(cpu_channels_last=False, cpu_backend="eager")``, every
+           registration level (``REVSEG_REGISTRATION_FINEST_MM=0``);
     eager: channels-last 3D tiles on the CPU, torch given every core unless pinned (``cpu_backend="eager"``);
     new:   the current defaults - ONNX Runtime on the CPU (``engine.inference.onnx_cpu``; the one-off export
            of the weights runs before the timed runs and is reported apart), else as ``eager``.
-Registration of contrasts on the T1ce's grid was already skipped before issue 19, so all paths skip it.
+Registration of contrasts on the T1ce's grid was already skipped before issue 19, so all paths skip it; eager
+and new register without the full-resolution level (``RegistrationConfig.finest_spacing_mm``).
 Prints a table of median stage times and the Dice (labels 1, 2, 4 and whole tumour) of each label map against
 today's, and writes the figures as JSON.
 
@@ -50,19 +52,22 @@ from engine.bench.native_study import native_like_study
 from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
 from engine.prepare import SKULL_STRIP_DEVICE_ENV
-from engine.preprocess.registration import ITK_THREADS_ENV, WORKERS_ENV
+from engine.preprocess.registration import FINEST_ENV, WORKERS_ENV
 from engine.segment import load_segmenter, segment_case
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
 PATHS = {"today": {"cpu_channels_last": False, "cpu_backend": "eager"}, "eager": {"cpu_backend": "eager"}, "new": {}}
+# Environment of each CPU path: today's registers with every level (the full-resolution one included).
+PATH_ENVIRONMENTS = {"today": {FINEST_ENV: "0"}}
 # Warm-start (GPU) variants, interleaved run by run: environment settings of each. "before" is the GPU path as
-# issue 19 found it (registrations one after another, the CNN skull strip on the CPU); "default" is today's.
-# "itkN": registrations side by side with N ITK threads each (a measurement of the setting).
+# issue 19 found it (registrations one after another with every level, the CNN skull strip on the CPU);
+# "default" is today's.
+# "all-levels": today's path with every registration level (the full-resolution one included).
 WARM_VARIANTS = {
-    "before": {WORKERS_ENV: "1", SKULL_STRIP_DEVICE_ENV: "cpu"},
+    "before": {WORKERS_ENV: "1", SKULL_STRIP_DEVICE_ENV: "cpu", FINEST_ENV: "0"},
     "serial": {WORKERS_ENV: "1"},
+    "all-levels": {FINEST_ENV: "0"},
     "default": {},
-    **{f"itk{n}": {ITK_THREADS_ENV: str(n)} for n in (1, 2, 4, 5, 8, 16)},
 }
 
 
@@ -83,7 +88,8 @@ def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
             start = time.perf_counter()
             segmenter = load_segmenter(None, PredictorConfig(device="cpu", **options))
             loaded = time.perf_counter() - start
-            result = segment_case(case, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
+            with _environment(PATH_ENVIRONMENTS.get(name, {})):
+                result = segment_case(case, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
             timings[name].append(result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
                                  | {"load": round(loaded, 2), "total": round(result.timings_s["total"] + loaded, 2)})
             outputs[name] = out
@@ -141,7 +147,7 @@ def bench_warm(study: Path, device: str, runs: int, work: Path,
 @contextlib.contextmanager
 def _environment(settings: dict[str, str]) -> Iterator[None]:
     """The variables of ``settings`` set, and the other variables of any warm variant unset, for the block."""
-    names = {name for variant in WARM_VARIANTS.values() for name in variant}
+    names = {name for variant in (*WARM_VARIANTS.values(), *PATH_ENVIRONMENTS.values()) for name in variant}
     before = {name: os.environ.pop(name, None) for name in names}
     os.environ.update(settings)
     try:

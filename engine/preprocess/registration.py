@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,9 @@ class RegistrationConfig:
         seed: seed of the metric's sampler, so runs are reproducible.
         workers: registrations run side by side (T1, T2 and FLAIR onto the T1ce are independent); 0 picks
             one per two cores, at most 3 (`default_workers`), 1 runs them one after another.
-        itk_threads: ITK threads of each registration; 0 leaves ITK's default (every core).
+        finest_spacing_mm: levels whose voxels (the fixed image's smallest spacing times the shrink factor)
+            would be finer than this are skipped; 0 runs every level; None: ``REVSEG_REGISTRATION_FINEST_MM``
+            when set, else ``DEFAULT_FINEST_SPACING_MM``.
     """
 
     shrink_factors: tuple[int, ...] = (4, 2, 1)
@@ -55,13 +57,13 @@ class RegistrationConfig:
     max_samples: int = 60_000
     seed: int = 17
     workers: int = 0
-    itk_threads: int = 0
+    finest_spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ValueError(f"registration workers must be >= 0 (0 = automatic), got {self.workers}")
-        if self.itk_threads < 0:
-            raise ValueError(f"ITK threads must be >= 0 (0 = ITK's default), got {self.itk_threads}")
+        if self.finest_spacing_mm is not None and not self.finest_spacing_mm >= 0:
+            raise ValueError(f"finest_spacing_mm must be >= 0 (0 = every level), got {self.finest_spacing_mm}")
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,45 @@ class RigidResult:
         }
 
 
-def _method(config: RegistrationConfig, fixed_voxels: int) -> sitk.ImageRegistrationMethod:
+FINEST_ENV = "REVSEG_REGISTRATION_FINEST_MM"
+# A rigid fit needs no finer sampling than this. On the native-like studies (0.9 x 0.9 x 5 mm) the full-resolution
+# level cost 30-50 % of each registration and did not bring the transforms closer to the truth (docs/benchmarks.md,
+# issue 19); on 1 mm data it is skipped too (the real-data motion test: largest error 0.94 / 0.68 mm instead of
+# 0.84 / 0.67 mm for T2 / FLAIR, bound 1 mm).
+DEFAULT_FINEST_SPACING_MM = 1.5
+
+
+def finest_spacing_mm(config: RegistrationConfig) -> float:
+    """The finest level spacing of ``config``: its own, else ``REVSEG_REGISTRATION_FINEST_MM``, else the default."""
+    if config.finest_spacing_mm is not None:
+        return config.finest_spacing_mm
+    pinned = os.environ.get(FINEST_ENV, "").strip()
+    if not pinned:
+        return DEFAULT_FINEST_SPACING_MM
+    try:
+        value = float(pinned)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{FINEST_ENV} must be a number of mm >= 0 (0 = every level), got {pinned!r}")
+    return value
+
+
+def levels(config: RegistrationConfig, fixed_spacing_mm: float) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Shrink factors and smoothing of the levels that run on a fixed image of ``fixed_spacing_mm`` (its smallest
+    spacing): those at least ``finest_spacing_mm(config)`` coarse, and always the coarsest one."""
+    finest = finest_spacing_mm(config)
+    kept = [i for i, f in enumerate(config.shrink_factors) if f * fixed_spacing_mm >= finest] or [0]
+    return tuple(config.shrink_factors[i] for i in kept), tuple(config.smoothing_mm[i] for i in kept)
+
+
+def _method(config: RegistrationConfig, fixed_voxels: int, fixed_spacing_mm: float = 1.0) -> sitk.ImageRegistrationMethod:
     """The registration method of ``config`` for a fixed image of ``fixed_voxels`` voxels (no transform set)."""
+    shrink_factors, smoothing_mm = levels(config, fixed_spacing_mm)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    fractions = [min(config.sampling_fraction, config.max_samples * f**3 / fixed_voxels) for f in config.shrink_factors]
+    fractions = [min(config.sampling_fraction, config.max_samples * f**3 / fixed_voxels) for f in shrink_factors]
     method.SetMetricSamplingPercentagePerLevel(fractions, config.seed)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
@@ -107,11 +142,9 @@ def _method(config: RegistrationConfig, fixed_voxels: int) -> sitk.ImageRegistra
         relaxationFactor=0.5, gradientMagnitudeTolerance=1e-8,
     )
     method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel(list(config.shrink_factors))
-    method.SetSmoothingSigmasPerLevel(list(config.smoothing_mm))
+    method.SetShrinkFactorsPerLevel(list(shrink_factors))
+    method.SetSmoothingSigmasPerLevel(list(smoothing_mm))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    if config.itk_threads:
-        method.SetNumberOfThreads(config.itk_threads)
     return method
 
 
@@ -145,9 +178,9 @@ def register_rigid(
     initial = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    method = _method(config, int(np.prod(fixed[0].shape)))
+    method = _method(config, int(np.prod(fixed[0].shape)), min(fixed[1].spacing))
     method.SetInitialTransform(initial, inPlace=False)
-    levels = len(config.shrink_factors)
+    level_count = len(levels(config, min(fixed[1].spacing))[0])
     state = {"level": 0, "cancelled": False}
 
     def on_iteration() -> None:
@@ -156,7 +189,7 @@ def register_rigid(
             method.StopRegistration()
 
     def on_level() -> None:
-        report(progress, stage, state["level"], levels)
+        report(progress, stage, state["level"], level_count)
         state["level"] += 1
 
     method.AddCommand(sitk.sitkIterationEvent, on_iteration)
@@ -168,7 +201,7 @@ def register_rigid(
                             "check that the volumes show the same head") from None
     if state["cancelled"]:
         raise OperationCancelled(f"cancelled during {stage}")
-    report(progress, stage, levels, levels)
+    report(progress, stage, level_count, level_count)
     euler = sitk.Euler3DTransform(sitk.CompositeTransform(transform).GetNthTransform(0))
     result = RigidResult(euler, float(method.GetMetricValue()), method.GetOptimizerStopConditionDescription(),
                          int(method.GetOptimizerIteration()))
@@ -208,20 +241,6 @@ def default_workers() -> int:
     return max(1, min(3, usable_cores() // 2))
 
 
-ITK_THREADS_ENV = "REVSEG_REGISTRATION_ITK_THREADS"
-
-
-def default_itk_threads(workers: int) -> int:
-    """ITK threads of each registration: ``REVSEG_REGISTRATION_ITK_THREADS`` when set, else 0 (ITK's default:
-    every core)."""
-    pinned = os.environ.get(ITK_THREADS_ENV, "").strip()
-    if pinned:
-        if not pinned.isdigit():
-            raise ValueError(f"{ITK_THREADS_ENV} must be a whole number >= 0, got {pinned!r}")
-        return int(pinned)
-    return 0
-
-
 def register_rigid_all(
     fixed: Image,
     moving: Mapping[str, Image],
@@ -236,7 +255,6 @@ def register_rigid_all(
     their cancellation; a cancel raises ``OperationCancelled``.
     """
     workers = config.workers or default_workers()
-    config = replace(config, itk_threads=config.itk_threads or default_itk_threads(min(workers, len(moving))))
 
     def run(role: str, step_progress: ProgressCallback, stop: CancelCheck) -> RigidResult:
         return register_rigid(fixed, moving[role], config, step_progress, stop, stage=f"register {role}")

@@ -9,9 +9,11 @@ import SimpleITK as sitk
 from engine.errors import GeometryError, OperationCancelled
 from engine.geometry import resample
 from engine.preprocess.registration import (
+    FINEST_ENV,
     RegistrationConfig,
     default_workers,
     euler_from_summary,
+    levels,
     register_rigid,
     register_rigid_all,
 )
@@ -100,3 +102,28 @@ def test_worker_count_is_checked_and_defaults_to_the_cores(monkeypatch: pytest.M
     monkeypatch.setenv("REVSEG_REGISTRATION_WORKERS", "0")
     with pytest.raises(ValueError, match="REVSEG_REGISTRATION_WORKERS must be a whole number >= 1, got '0'"):
         default_workers()
+
+
+def test_levels_finer_than_the_finest_spacing_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FINEST_ENV, raising=False)
+    assert levels(RegistrationConfig(), 0.9) == ((4, 2), (2.0, 1.0))  # 0.9 mm in-plane: full resolution skipped
+    assert levels(RegistrationConfig(), 2.0) == ((4, 2, 1), (2.0, 1.0, 0.0))  # 2 mm voxels are coarse enough
+    assert levels(RegistrationConfig(finest_spacing_mm=0), 0.9) == ((4, 2, 1), (2.0, 1.0, 0.0))
+    assert levels(RegistrationConfig(finest_spacing_mm=100), 0.9) == ((4,), (2.0,))  # the coarsest level always runs
+    monkeypatch.setenv(FINEST_ENV, "0")
+    assert levels(RegistrationConfig(), 0.9)[0] == (4, 2, 1)
+    assert levels(RegistrationConfig(finest_spacing_mm=1.5), 0.9)[0] == (4, 2)  # the config's own value wins
+    monkeypatch.setenv(FINEST_ENV, "fine")
+    with pytest.raises(ValueError, match="REVSEG_REGISTRATION_FINEST_MM must be a number of mm >= 0"):
+        levels(RegistrationConfig(), 0.9)
+    with pytest.raises(ValueError, match="finest_spacing_mm must be >= 0"):
+        RegistrationConfig(finest_spacing_mm=-1)
+
+
+def test_progress_counts_the_levels_that_run() -> None:
+    fine = grid_from((88, 104, 80), (1.0, 1.0, 1.0), LPS_AXES)
+    fixed = (head(fine, "t1ce", scale=SCALE), fine)
+    moving = (head(fine, "t2", scale=SCALE), fine)
+    stages: list[tuple[int, int]] = []
+    register_rigid(fixed, moving, RegistrationConfig(finest_spacing_mm=1.5), lambda s, d, t: stages.append((d, t)))
+    assert stages[-1] == (2, 2) and all(total == 2 for _, total in stages)
