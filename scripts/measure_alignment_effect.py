@@ -1,0 +1,94 @@
+"""How the registration's levels change the segmentation of a native-like study, measured against the truth.
+
+The native-like study (``engine.bench.native_study``) resamples each contrast of one co-registered case onto its
+own rotated grid, so the true transforms are known: the identity. This script segments the study three ways on
+one device and prints the Dice (labels 1, 2, 4, whole tumour) of each label map against the others:
+    every-level: registration with the full-resolution level (``REVSEG_REGISTRATION_FINEST_MM=0``, before issue 19);
+    default:     today's registration (levels finer than 1.5 mm skipped);
+    truth:       the registrations replaced by the true (identity) transforms, i.e. perfect alignment.
+
+Usage (repository root): python scripts/measure_alignment_effect.py [--source CASE] [--skull] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+import engine.prepare
+from engine.bench.native_study import native_like_study
+from engine.inference.predictor import PredictorConfig
+from engine.metrics import dice
+from engine.preprocess.registration import FINEST_ENV, RigidResult
+from engine.segment import load_segmenter, segment_case
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
+
+
+def identity_registrations(fixed: object, moving: dict[str, object], *args: object, **kwargs: object
+                           ) -> dict[str, RigidResult]:
+    """What ``register_rigid_all`` would return if it found the truth: the identity for every contrast."""
+    return {role: RigidResult(sitk.Euler3DTransform(), 0.0, "true transform (identity)", 0) for role in moving}
+
+
+@contextlib.contextmanager
+def way(name: str) -> Iterator[None]:
+    """The environment / patch of one way of registering."""
+    if name == "truth":
+        with mock.patch.object(engine.prepare, "register_rigid_all", identity_registrations):
+            yield
+        return
+    before = os.environ.pop(FINEST_ENV, None)
+    if name == "every-level":
+        os.environ[FINEST_ENV] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(FINEST_ENV, None)
+        if before is not None:
+            os.environ[FINEST_ENV] = before
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    scores = {f"label {v}": round(dice(a == v, b == v), 4) for v in (1, 2, 4) if (a == v).any() or (b == v).any()}
+    return scores | {"WT": round(dice(a > 0, b > 0), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=REAL)
+    parser.add_argument("--skull", action="store_true", help="put a simulated skull back (the benchmark's default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=Path("alignment-effect.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="revseg-align-"))
+    study = native_like_study(args.source, work / "study", skull=args.skull)
+    segmenter = load_segmenter(None, PredictorConfig(device=args.device))
+    labels = {}
+    for name in ("every-level", "default", "truth"):
+        with way(name):
+            result = segment_case(study, None, work / name / "seg.nii.gz", segmenter=segmenter)
+        labels[name] = np.asarray(nib.load(result.files["nifti"]).dataobj)
+        print(f"{name}: WT {result.volumes_ml['WT']:.1f} mL, prepare {result.timings_s['prepare']:.1f} s", flush=True)
+    pairs = {f"{a} vs {b}": agreement(labels[a], labels[b])
+             for a, b in (("every-level", "truth"), ("default", "truth"), ("default", "every-level"))}
+    args.json.write_text(json.dumps({"study": str(study), "skull": args.skull, "device": args.device,
+                                     "dice": pairs}, indent=2) + "\n", encoding="utf-8")
+    print("| label maps | " + " | ".join(next(iter(pairs.values()))) + " |")
+    print("|---|" + "---|" * len(next(iter(pairs.values()))))
+    for pair, scores in pairs.items():
+        print(f"| {pair} | " + " | ".join(str(v) for v in scores.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
