@@ -36,7 +36,7 @@ from engine.errors import (
     report,
 )
 from engine.export.atomic import publish_mode
-from engine.geometry import SAME_GRID_TOLERANCE_MM, overlap_fraction
+from engine.geometry import SAME_GRID_TOLERANCE_MM, axis_mapping, overlap_fraction
 from engine.io.guess import ROLES
 from engine.io.inputs import InputPlan, load_inputs, plan_inputs
 from engine.io.native import NativeImage
@@ -195,11 +195,16 @@ def _align(images: Mapping[str, NativeImage], config: PrepareConfig, progress: P
     return transforms, {role: records[role] for role in ROLES}
 
 
-def _resampled_brains(images: Mapping[str, NativeImage], space: WorkingSpace,
+def _resampled_brains(images: Mapping[str, NativeImage], working: Mapping[str, np.ndarray], space: WorkingSpace,
                       transforms: Mapping[str, sitk.Transform | None], roles: list[str]) -> list[np.ndarray]:
-    """Each stripped contrast's nonzero region on the working grid (half-voxel rule, no interpolation fringe)."""
+    """Each stripped contrast's nonzero region on the working grid (half-voxel rule, no interpolation fringe).
+
+    Where the contrast maps onto the working grid by a permutation of voxels (BraTS-format data), its working
+    volume is an exact copy, so its nonzero voxels are that region already: no second resampling.
+    """
     return [
-        space.image_to_working((images[r].data != 0).astype(np.float32), images[r].grid, transforms[r]) >= 0.5
+        working[r] != 0 if transforms[r] is None and axis_mapping(images[r].grid, space.grid) is not None
+        else space.image_to_working((images[r].data != 0).astype(np.float32), images[r].grid, transforms[r]) >= 0.5
         for r in roles
     ]
 
@@ -219,7 +224,7 @@ def _brain_mask(images: Mapping[str, NativeImage], working: Mapping[str, np.ndar
     if config.skull_strip == "never" or (config.skull_strip == "auto" and checks["t1ce"].stripped):
         roles = [r for r in ROLES if checks[r].stripped or config.skull_strip == "never"] or ["t1ce"]
         record["method"] = f"none (already stripped): brain = voxels nonzero in {', '.join(roles)}"
-        return nonzero_brain_mask(_resampled_brains(images, space, transforms, roles)), record
+        return nonzero_brain_mask(_resampled_brains(images, working, space, transforms, roles)), record
     if deepbet_available():
         log.info("the T1ce is not skull-stripped (%s); running deepbet", checks["t1ce"].reason)
         record["method"] = "deepbet (CNN brain extraction) on the T1"

@@ -102,7 +102,17 @@ def nonzero_brain_mask(volumes: list[np.ndarray]) -> np.ndarray:
     mask = np.zeros(volumes[0].shape, bool)
     for data in volumes:
         mask |= data != 0
-    return ndimage.binary_fill_holes(mask)
+    return fill_holes(mask)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` with its default (6-connected) structure, by ``fill_voids`` where it is
+    installed (a dependency of deepbet): the same result, about 10x faster (0.07 against 0.67 s on a BraTS case)."""
+    try:
+        import fill_voids
+    except ImportError:
+        return ndimage.binary_fill_holes(mask)
+    return fill_voids.fill(np.asarray(mask, bool), in_place=False)
 
 
 def template_path() -> Path:

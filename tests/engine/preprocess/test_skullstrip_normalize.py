@@ -105,3 +105,49 @@ def test_unstripped_input_takes_the_template_path_and_records_it(tmp_path) -> No
     truth = head(prepared.space.grid, "t1", scale=2.5) > 0
     overlap = 2 * (prepared.brain_mask & truth).sum() / (prepared.brain_mask.sum() + truth.sum())
     assert overlap > 0.8, overlap  # an ellipsoid is not the MNI brain, but it must land on it
+
+
+class _OutOfMemoryExtractor:
+    """Stands in for deepbet on a GPU that has no memory left (a real out-of-memory cannot be forced here)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def run(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError(self.message)
+
+
+def test_deepbet_out_of_memory_on_a_gpu_falls_back_to_the_cpu(monkeypatch, caplog) -> None:
+    pytest.importorskip("deepbet")
+    from engine.preprocess import skullstrip
+
+    real = skullstrip._deepbet_extractor
+    messages = {"cuda": "CUDA out of memory. Tried to allocate 2.00 GiB", "cuda:1": "CUDA error: an illegal memory access"}
+    monkeypatch.setattr(skullstrip, "_deepbet_extractor",
+                        lambda device="cpu": real(device) if device == "cpu" else _OutOfMemoryExtractor(messages[device]))
+    grid = grid_from((60, 72, 56), (2, 2, 2), LPS_AXES)
+    image = head(grid, "t1", scale=2.5) + np.random.default_rng(3).rayleigh(4.0, grid.shape).astype(np.float32)
+    on_cpu = skullstrip.deepbet_brain_mask(image, grid, device="cpu")
+    with caplog.at_level("WARNING", logger="engine.preprocess.skullstrip"):
+        fallen_back = skullstrip.deepbet_brain_mask(image, grid, device="cuda")
+    assert np.array_equal(fallen_back, on_cpu)
+    assert "deepbet ran out of memory on cuda; skull stripping on the CPU instead" in caplog.text
+    with pytest.raises(RuntimeError, match="illegal memory access"):  # other GPU errors are not hidden
+        skullstrip.deepbet_brain_mask(image, grid, device="cuda:1")
+
+
+def test_fill_holes_gives_scipys_result() -> None:
+    from scipy import ndimage
+
+    from engine.preprocess.skullstrip import fill_holes
+
+    rng = np.random.default_rng(7)
+    for density in (0.3, 0.55, 0.7):  # many small cavities, some open to the box's faces, some diagonal-only
+        mask = ndimage.binary_opening(rng.random((40, 44, 36)) < density)
+        assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    shell = np.zeros((20, 20, 20), bool)
+    shell[3:17, 3:17, 3:17] = True
+    shell[6:14, 6:14, 6:14] = False  # a closed cavity: filled
+    shell[10, 10, 3:6] = False  # a tunnel from the cavity to outside the shell: not a hole any more
+    assert np.array_equal(fill_holes(shell), ndimage.binary_fill_holes(shell))
+    assert not fill_holes(shell)[10, 10, 10]
