@@ -112,7 +112,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         import fill_voids
     except ImportError:
         return ndimage.binary_fill_holes(mask)
-    return fill_voids.fill(np.asarray(mask, bool), in_place=False)
+    # fill_voids answers in Fortran order; later boolean indexing of C-ordered volumes with it is 2-4x slower
+    return np.ascontiguousarray(fill_voids.fill(np.asarray(mask, bool), in_place=False))
 
 
 def template_path() -> Path:

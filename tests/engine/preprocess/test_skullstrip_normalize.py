@@ -145,6 +145,7 @@ def test_fill_holes_gives_scipys_result() -> None:
     for density in (0.3, 0.55, 0.7):  # many small cavities, some open to the box's faces, some diagonal-only
         mask = ndimage.binary_opening(rng.random((40, 44, 36)) < density)
         assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+        assert fill_holes(mask).flags["C_CONTIGUOUS"]  # as scipy's: the volumes it indexes are C-ordered
     shell = np.zeros((20, 20, 20), bool)
     shell[3:17, 3:17, 3:17] = True
     shell[6:14, 6:14, 6:14] = False  # a closed cavity: filled
