@@ -123,3 +123,18 @@ def test_registration_recovers_a_known_motion_on_real_data(real_data: Path, tmp_
         errors = [np.linalg.norm(np.subtract(found.TransformPoint(tuple(p)), expected.TransformPoint(tuple(p))))
                   for p in points]
         assert max(errors) < 1.0, (role, max(errors))
+
+
+def test_brain_masks_are_those_of_the_resampled_contrasts(prepared_cases: dict[str, PreparedCase]) -> None:
+    """Issue 19 took the brain region of stripped BraTS-format contrasts from their working volumes and filled
+    holes with fill_voids; the masks are still exactly the resampled nonzero regions with SciPy's holes filled."""
+    from engine.case import load_case_folder
+    from engine.geometry import Grid
+
+    for name, prepared in prepared_cases.items():
+        case = load_case_folder(Path(prepared.manifest["input"]))
+        union = np.zeros(prepared.space.grid.shape, bool)
+        for volume in case.volumes.values():
+            data = (volume.data != 0).astype(np.float32)
+            union |= prepared.space.image_to_working(data, Grid(case.shape, case.affine)) >= 0.5
+        assert np.array_equal(prepared.brain_mask, ndimage.binary_fill_holes(union)), name
