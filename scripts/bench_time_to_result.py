@@ -53,7 +53,7 @@ from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
 from engine.prepare import SKULL_STRIP_DEVICE_ENV
 from engine.preprocess.registration import FINEST_ENV, WORKERS_ENV
-from engine.segment import load_segmenter, segment_case
+from engine.segment import SegmentResult, load_segmenter, segment_case
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
 PATHS = {"today": {"cpu_channels_last": False, "cpu_backend": "eager"}, "eager": {"cpu_backend": "eager"}, "new": {}}
@@ -71,11 +71,20 @@ WARM_VARIANTS = {
 }
 
 
-def _agreement(new: Path, today: Path) -> dict[str, float]:
-    a, b = (np.asarray(nib.load(str(p)).dataobj) for p in (new, today))
+def label_dice(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Dice of two BraTS label maps per label present in either (1, 2, 4) and for the whole tumour."""
     scores = {f"label {v}": round(dice(a == v, b == v), 4) for v in (1, 2, 4) if (a == v).any() or (b == v).any()}
     scores["WT"] = round(dice(a > 0, b > 0), 4)
     return scores
+
+
+def _agreement(new: Path, today: Path) -> dict[str, float]:
+    return label_dice(*(np.asarray(nib.load(str(p)).dataobj) for p in (new, today)))
+
+
+def _stage_times(result: SegmentResult) -> dict[str, float]:
+    """``segment``'s stage times with the prepare stage's parts (``prepare/load`` ...)."""
+    return result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
 
 
 def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
@@ -88,10 +97,10 @@ def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
             start = time.perf_counter()
             segmenter = load_segmenter(None, PredictorConfig(device="cpu", **options))
             loaded = time.perf_counter() - start
-            with _environment(PATH_ENVIRONMENTS.get(name, {})):
+            with environment(PATH_ENVIRONMENTS.get(name, {})):
                 result = segment_case(case, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
-            timings[name].append(result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
-                                 | {"load": round(loaded, 2), "total": round(result.timings_s["total"] + loaded, 2)})
+            timings[name].append(_stage_times(result) | {"load": round(loaded, 2),
+                                                         "total": round(result.timings_s["total"] + loaded, 2)})
             outputs[name] = out
             print(f"  {case.name} run {run + 1} {name}: total {timings[name][-1]['total']:.1f} s "
                   f"(tile {result.tile}), load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -120,7 +129,7 @@ def bench_warm(study: Path, device: str, runs: int, work: Path,
     start = time.perf_counter()
     segmenter = load_segmenter(None, PredictorConfig(device=device))
     for name in variants:  # CUDA init, cuDNN autotuning, each variant's skull-strip device, highdicom's tables
-        with _environment(WARM_VARIANTS[name]):
+        with environment(WARM_VARIANTS[name]):
             out = work / f"warm-up-{name}" / "seg.nii.gz"
             segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
     warm_up = time.perf_counter() - start
@@ -129,11 +138,10 @@ def bench_warm(study: Path, device: str, runs: int, work: Path,
     for run in range(runs):
         for name in variants:
             out = work / f"run-{run}-{name}" / "seg.nii.gz"
-            with _environment(WARM_VARIANTS[name]):
+            with environment(WARM_VARIANTS[name]):
                 wall = time.perf_counter()
                 result = segment_case(study, None, out, dicom_seg=out.with_name("seg.dcm"), segmenter=segmenter)
-            timings[name].append(result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
-                                 | {"wall": round(time.perf_counter() - wall, 3)})
+            timings[name].append(_stage_times(result) | {"wall": round(time.perf_counter() - wall, 3)})
             outputs[name] = out
             print(f"  run {run + 1} ({name}): " + ", ".join(f"{k} {v:.2f} s" for k, v in timings[name][-1].items()),
                   flush=True)
@@ -145,8 +153,8 @@ def bench_warm(study: Path, device: str, runs: int, work: Path,
 
 
 @contextlib.contextmanager
-def _environment(settings: dict[str, str]) -> Iterator[None]:
-    """The variables of ``settings`` set, and the other variables of any warm variant unset, for the block."""
+def environment(settings: dict[str, str]) -> Iterator[None]:
+    """The variables of ``settings`` set, and the other variables of any path or warm variant unset, for the block."""
     names = {name for variant in (*WARM_VARIANTS.values(), *PATH_ENVIRONMENTS.values()) for name in variant}
     before = {name: os.environ.pop(name, None) for name in names}
     os.environ.update(settings)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +23,11 @@ from unittest import mock
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
+from bench_time_to_result import environment, label_dice  # the sibling script (scripts/ is on sys.path)
 
 import engine.prepare
 from engine.bench.native_study import native_like_study
 from engine.inference.predictor import PredictorConfig
-from engine.metrics import dice
 from engine.preprocess.registration import FINEST_ENV, RigidResult
 from engine.segment import load_segmenter, segment_case
 
@@ -48,20 +47,8 @@ def way(name: str) -> Iterator[None]:
         with mock.patch.object(engine.prepare, "register_rigid_all", identity_registrations):
             yield
         return
-    before = os.environ.pop(FINEST_ENV, None)
-    if name == "every-level":
-        os.environ[FINEST_ENV] = "0"
-    try:
+    with environment({FINEST_ENV: "0"} if name == "every-level" else {}):
         yield
-    finally:
-        os.environ.pop(FINEST_ENV, None)
-        if before is not None:
-            os.environ[FINEST_ENV] = before
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    scores = {f"label {v}": round(dice(a == v, b == v), 4) for v in (1, 2, 4) if (a == v).any() or (b == v).any()}
-    return scores | {"WT": round(dice(a > 0, b > 0), 4)}
 
 
 def main() -> None:
@@ -80,7 +67,7 @@ def main() -> None:
             result = segment_case(study, None, work / name / "seg.nii.gz", segmenter=segmenter)
         labels[name] = np.asarray(nib.load(result.files["nifti"]).dataobj)
         print(f"{name}: WT {result.volumes_ml['WT']:.1f} mL, prepare {result.timings_s['prepare']:.1f} s", flush=True)
-    pairs = {f"{a} vs {b}": agreement(labels[a], labels[b])
+    pairs = {f"{a} vs {b}": label_dice(labels[a], labels[b])
              for a, b in (("every-level", "truth"), ("default", "truth"), ("default", "every-level"))}
     args.json.write_text(json.dumps({"study": str(study), "skull": args.skull, "device": args.device,
                                      "dice": pairs}, indent=2) + "\n", encoding="utf-8")

@@ -64,13 +64,18 @@ def simulated_head(image: np.ndarray, brain: np.ndarray, contrast: str = "t1", s
     if not brain.any():
         raise ValueError("the brain mask is empty: give the nonzero region of a skull-stripped case")
     distance = ndimage.distance_transform_edt(~brain) if distance_mm is None else distance_mm
-    bright = float(np.percentile(image[brain], 99))
+    bright = _brightness(image, brain)
     out = image.astype(np.float32, copy=True)
     inner = 0.0
     for outer, fraction in HEAD_LAYERS[contrast]:
         out[(distance > inner) & (distance <= outer)] = fraction * bright
         inner = outer
     return _add_noise(out, noise_fraction * bright, seed)
+
+
+def _brightness(image: np.ndarray, brain: np.ndarray) -> float:
+    """The brain's 99th percentile: the scale of the head's layers and of the noise."""
+    return float(np.percentile(image[brain], 99))
 
 
 def _add_noise(data: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -110,7 +115,7 @@ def native_like_study(source: Path, folder: Path, skull: bool = False, seed: int
     if skull:  # the noise is added on the native grid, so that it also fills the corners outside the source's box
         brain = nonzero_brain_mask(list(volumes.values()))
         distance = ndimage.distance_transform_edt(~brain)
-        noise_sigma = {role: NOISE_FRACTION * float(np.percentile(data[brain], 99)) for role, data in volumes.items()}
+        noise_sigma = {role: NOISE_FRACTION * _brightness(data, brain) for role, data in volumes.items()}
         volumes = {role: simulated_head(data, brain, role, distance_mm=distance, noise_fraction=0.0)
                    for role, data in volumes.items()}
     for index, (role, angles) in enumerate(ROTATIONS_DEG.items()):

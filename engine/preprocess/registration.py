@@ -128,9 +128,11 @@ def levels(config: RegistrationConfig, fixed_spacing_mm: float) -> tuple[tuple[i
     return tuple(config.shrink_factors[i] for i in kept), tuple(config.smoothing_mm[i] for i in kept)
 
 
-def _method(config: RegistrationConfig, fixed_voxels: int, fixed_spacing_mm: float = 1.0) -> sitk.ImageRegistrationMethod:
-    """The registration method of ``config`` for a fixed image of ``fixed_voxels`` voxels (no transform set)."""
-    shrink_factors, smoothing_mm = levels(config, fixed_spacing_mm)
+def _method(config: RegistrationConfig, fixed_voxels: int,
+            level_settings: tuple[tuple[int, ...], tuple[float, ...]] | None = None) -> sitk.ImageRegistrationMethod:
+    """The registration method of ``config`` for a fixed image of ``fixed_voxels`` voxels (no transform set), with
+    the shrink factors and smoothing of ``level_settings`` (default: ``levels(config, 1.0)``)."""
+    shrink_factors, smoothing_mm = level_settings or levels(config, 1.0)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
@@ -178,9 +180,10 @@ def register_rigid(
     initial = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    method = _method(config, int(np.prod(fixed[0].shape)), min(fixed[1].spacing))
+    level_settings = levels(config, min(fixed[1].spacing))
+    method = _method(config, int(np.prod(fixed[0].shape)), level_settings)
     method.SetInitialTransform(initial, inPlace=False)
-    level_count = len(levels(config, min(fixed[1].spacing))[0])
+    level_count = len(level_settings[0])
     state = {"level": 0, "cancelled": False}
 
     def on_iteration() -> None:

@@ -224,7 +224,9 @@ def _run_deepbet(image: nib.Nifti1Image, device: str) -> nib.Nifti1Image:
         with _DEEPBET_LOCK:  # the extractor keeps the last bounding box on itself: one run at a time
             return _deepbet_extractor(device).run(image, threshold=0.5, n_dilate=0)[1]
     except RuntimeError as error:  # torch.OutOfMemoryError is one; MPS raises a plain RuntimeError
-        if device == "cpu" or "out of memory" not in str(error).lower():
+        from engine.oom import is_out_of_memory  # imports torch, which deepbet has loaded by now
+
+        if device == "cpu" or not is_out_of_memory(error):
             raise
         log.warning("deepbet ran out of memory on %s; skull stripping on the CPU instead", device)
         return _run_deepbet(image, "cpu")
