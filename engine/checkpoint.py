@@ -193,7 +193,7 @@ def _check_container(path: Path) -> None:
         raise ValueError(f"{path}: file is {size} bytes, too short to be a RevSeg checkpoint (truncated?)")
     (header_size,) = struct.unpack("<Q", head[:8])
     if header_size > _MAX_HEADER_BYTES or head[8:9] != b"{":
-        if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        if _looks_pickled(head):
             raise ValueError(
                 f"{path}: this is a pickle / torch.save file, not a RevSeg checkpoint; RevSeg never unpickles "
                 "files (they can run arbitrary code). Convert it with save_checkpoint in a trusted session."
@@ -201,6 +201,11 @@ def _check_container(path: Path) -> None:
         raise ValueError(f"{path}: not a safetensors file (no JSON header), so not a RevSeg checkpoint")
     if 8 + header_size > size:
         raise ValueError(f"{path}: file is truncated ({size} bytes, its header alone needs {8 + header_size})")
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """torch.save writes a zip archive; older files are a bare pickle: PROTO opcode 0x80 and a protocol 2-5."""
+    return head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
 
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
