@@ -3,11 +3,15 @@
 The native-like study (``engine.bench.native_study``) resamples each contrast of one co-registered case onto its
 own rotated grid, so the true transforms are known: the identity. This script segments the study three ways on
 one device and prints the Dice (labels 1, 2, 4, whole tumour) of each label map against the others:
-    every-level: registration with the full-resolution level (``REVSEG_REGISTRATION_FINEST_MM=0``, before issue 19);
-    default:     today's registration (levels finer than 1.5 mm skipped);
+    finest F:    registration with levels finer than F mm skipped (``REVSEG_REGISTRATION_FINEST_MM=F``; 0 runs
+                 every level, as before issue 19), one way per value of ``--settings``;
     truth:       the registrations replaced by the true (identity) transforms, i.e. perfect alignment.
 
-Usage (repository root): python scripts/measure_alignment_effect.py [--source CASE] [--skull] [--device cpu]
+Usage (repository root):
+
+    python scripts/measure_alignment_effect.py [--source CASE] [--skull] [--device cpu] [--settings 0,1.5,2]
+
+Each setting is compared with the truth and with the first setting.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def way(name: str) -> Iterator[None]:
         with mock.patch.object(engine.prepare, "register_rigid_all", identity_registrations):
             yield
         return
-    with environment({FINEST_ENV: "0"} if name == "every-level" else {}):
+    with environment({FINEST_ENV: name.removeprefix("finest ")}):
         yield
 
 
@@ -56,19 +60,21 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=REAL)
     parser.add_argument("--skull", action="store_true", help="put a simulated skull back (the benchmark's default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--settings", default="0,1.5", help="finest_spacing_mm values, the first the baseline")
     parser.add_argument("--json", type=Path, default=Path("alignment-effect.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="revseg-align-"))
     study = native_like_study(args.source, work / "study", skull=args.skull)
     segmenter = load_segmenter(None, PredictorConfig(device=args.device))
     labels = {}
-    for name in ("every-level", "default", "truth"):
+    ways = [f"finest {value}" for value in args.settings.split(",")] + ["truth"]
+    for name in ways:
         with way(name):
             result = segment_case(study, None, work / name / "seg.nii.gz", segmenter=segmenter)
         labels[name] = np.asarray(nib.load(result.files["nifti"]).dataobj)
         print(f"{name}: WT {result.volumes_ml['WT']:.1f} mL, prepare {result.timings_s['prepare']:.1f} s", flush=True)
-    pairs = {f"{a} vs {b}": label_dice(labels[a], labels[b])
-             for a, b in (("every-level", "truth"), ("default", "truth"), ("default", "every-level"))}
+    compared = [(name, "truth") for name in ways[:-1]] + [(name, ways[0]) for name in ways[1:-1]]
+    pairs = {f"{a} vs {b}": label_dice(labels[a], labels[b]) for a, b in compared}
     args.json.write_text(json.dumps({"study": str(study), "skull": args.skull, "device": args.device,
                                      "dice": pairs}, indent=2) + "\n", encoding="utf-8")
     print("| label maps | " + " | ".join(next(iter(pairs.values()))) + " |")

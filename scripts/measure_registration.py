@@ -7,7 +7,8 @@ Usage (repository root):
 
     python scripts/measure_registration.py [--source CASE] [--skull] [--settings 0,1.5] [--workers 1] [--runs 3]
 
-A setting is ``RegistrationConfig.finest_spacing_mm`` (0: every level, the full-resolution one included).
+A setting is ``RegistrationConfig.finest_spacing_mm`` (0: every level, the full-resolution one included),
+optionally followed by ``:`` and ``RegistrationConfig.max_samples`` (e.g. ``1.5:20000``).
 """
 
 from __future__ import annotations
@@ -45,11 +46,18 @@ def error_mm(result: RigidResult, points: np.ndarray) -> float:
     return max(float(np.linalg.norm(np.subtract(result.transform.TransformPoint(tuple(p)), p))) for p in points)
 
 
+def setting_config(setting: str, workers: int) -> RegistrationConfig:
+    """The registration settings named by ``FINEST[:MAX_SAMPLES]``."""
+    finest, _, samples = setting.partition(":")
+    extra = {"max_samples": int(samples)} if samples else {}
+    return RegistrationConfig(workers=workers, finest_spacing_mm=float(finest), **extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=REAL)
     parser.add_argument("--skull", action="store_true", help="put a simulated skull back (as the benchmark's default)")
-    parser.add_argument("--settings", default="0,1.5", help="finest_spacing_mm values")
+    parser.add_argument("--settings", default="0,1.5", help="finest_spacing_mm[:max_samples] values")
     parser.add_argument("--workers", type=int, default=1, help="registrations side by side")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=Path("registration.json"))
@@ -64,7 +72,7 @@ def main() -> None:
     for run in range(args.runs):
         for name in seconds:
             start = time.perf_counter()
-            config = RegistrationConfig(workers=args.workers, finest_spacing_mm=float(name))
+            config = setting_config(name, args.workers)
             results = register_rigid_all(fixed, moving, config)
             seconds[name].append(round(time.perf_counter() - start, 3))
             for role, result in results.items():

@@ -45,7 +45,8 @@ class RegistrationConfig:
             one per two cores, at most 3 (`default_workers`), 1 runs them one after another.
         finest_spacing_mm: levels whose voxels (the fixed image's smallest spacing times the shrink factor)
             would be finer than this are skipped; 0 runs every level; None: ``REVSEG_REGISTRATION_FINEST_MM``
-            when set, else ``DEFAULT_FINEST_SPACING_MM``.
+            when set, else ``DEFAULT_FINEST_SPACING_MM`` on thick-slice fixed images and 0 on near-isotropic ones
+            (see ``THICK_SLICE_RATIO``).
     """
 
     shrink_factors: tuple[int, ...] = (4, 2, 1)
@@ -97,20 +98,29 @@ class RigidResult:
 
 
 FINEST_ENV = "REVSEG_REGISTRATION_FINEST_MM"
-# A rigid fit needs no finer sampling than this. On the native-like studies (0.9 x 0.9 x 5 mm) the full-resolution
-# level cost 30-50 % of each registration and did not bring the transforms closer to the truth (docs/benchmarks.md,
-# issue 19); on 1 mm data it is skipped too (the real-data motion test: largest error 0.94 / 0.68 mm instead of
-# 0.84 / 0.67 mm for T2 / FLAIR, bound 1 mm).
+# Thick-slice fixed images (the largest spacing more than THICK_SLICE_RATIO times the smallest, e.g. a 0.9 x 0.9 x
+# 5 mm native series) skip levels finer than DEFAULT_FINEST_SPACING_MM: on the native-like studies the
+# full-resolution level cost 30-50 % of each registration and did not bring the transforms closer to the truth
+# (docs/benchmarks.md, issue 19). Near-isotropic fixed images (1 mm volumes) run every level: on the real-data
+# motion test (TCGA T2, 1 mm onto 1.1 x 1.1 x 3 mm) the largest error over four sampler seeds was 0.84-1.01 mm with
+# every level against 0.95-1.38 mm without the 1 mm level.
+THICK_SLICE_RATIO = 2.0
 DEFAULT_FINEST_SPACING_MM = 1.5
 
 
-def finest_spacing_mm(config: RegistrationConfig) -> float:
-    """The finest level spacing of ``config``: its own, else ``REVSEG_REGISTRATION_FINEST_MM``, else the default."""
+def thick_slices(spacing_mm: tuple[float, ...]) -> bool:
+    """True for a grid whose largest spacing is more than ``THICK_SLICE_RATIO`` times its smallest."""
+    return max(spacing_mm) > THICK_SLICE_RATIO * min(spacing_mm)
+
+
+def finest_spacing_mm(config: RegistrationConfig, thick: bool = True) -> float:
+    """The finest level spacing of ``config``: its own, else ``REVSEG_REGISTRATION_FINEST_MM``, else the default of
+    a thick-slice (``thick``) or near-isotropic fixed image (0: every level)."""
     if config.finest_spacing_mm is not None:
         return config.finest_spacing_mm
     pinned = os.environ.get(FINEST_ENV, "").strip()
     if not pinned:
-        return DEFAULT_FINEST_SPACING_MM
+        return DEFAULT_FINEST_SPACING_MM if thick else 0.0
     try:
         value = float(pinned)
     except ValueError:
@@ -120,10 +130,12 @@ def finest_spacing_mm(config: RegistrationConfig) -> float:
     return value
 
 
-def levels(config: RegistrationConfig, fixed_spacing_mm: float) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def levels(config: RegistrationConfig, fixed_spacing_mm: float, thick: bool = True
+           ) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Shrink factors and smoothing of the levels that run on a fixed image of ``fixed_spacing_mm`` (its smallest
-    spacing): those at least ``finest_spacing_mm(config)`` coarse, and always the coarsest one."""
-    finest = finest_spacing_mm(config)
+    spacing; ``thick``: whether its slices are thick, see ``thick_slices``): those at least
+    ``finest_spacing_mm(config, thick)`` coarse, and always the coarsest one."""
+    finest = finest_spacing_mm(config, thick)
     kept = [i for i, f in enumerate(config.shrink_factors) if f * fixed_spacing_mm >= finest] or [0]
     return tuple(config.shrink_factors[i] for i in kept), tuple(config.smoothing_mm[i] for i in kept)
 
@@ -180,7 +192,7 @@ def register_rigid(
     initial = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    level_settings = levels(config, min(fixed[1].spacing))
+    level_settings = levels(config, min(fixed[1].spacing), thick_slices(tuple(fixed[1].spacing)))
     method = _method(config, int(np.prod(fixed[0].shape)), level_settings)
     method.SetInitialTransform(initial, inPlace=False)
     level_count = len(level_settings[0])
