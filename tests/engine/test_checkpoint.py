@@ -97,8 +97,8 @@ def test_truncated_files_are_refused(saved, keep: float) -> None:
 
 def test_foreign_files_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "foreign.safetensors"
-    # Seeded, not os.urandom: about 1 in 256 random files began with the pickle opcode 0x80 and the message
-    # (rightly, for that prefix) named pickle instead.
+    # Seeded, not os.urandom: about 1 in 256 random files began with 0x80, which the check took for a pickle (it
+    # now also needs a protocol byte 2-5 after it, as every pickle torch.save ever wrote has).
     noise = random.Random(19).randbytes(4096)
     refused(path, noise, "not a safetensors file")
     refused(path, b"\x80" + noise[1:], "not a safetensors file")
