@@ -113,7 +113,7 @@ def thick_slices(spacing_mm: tuple[float, ...]) -> bool:
     return max(spacing_mm) > THICK_SLICE_RATIO * min(spacing_mm)
 
 
-def finest_spacing_mm(config: RegistrationConfig, thick: bool = True) -> float:
+def finest_spacing_mm(config: RegistrationConfig, *, thick: bool) -> float:
     """The finest level spacing of ``config``: its own, else ``REVSEG_REGISTRATION_FINEST_MM``, else the default of
     a thick-slice (``thick``) or near-isotropic fixed image (0: every level)."""
     if config.finest_spacing_mm is not None:
@@ -130,21 +130,20 @@ def finest_spacing_mm(config: RegistrationConfig, thick: bool = True) -> float:
     return value
 
 
-def levels(config: RegistrationConfig, fixed_spacing_mm: float, thick: bool = True
-           ) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """Shrink factors and smoothing of the levels that run on a fixed image of ``fixed_spacing_mm`` (its smallest
-    spacing; ``thick``: whether its slices are thick, see ``thick_slices``): those at least
-    ``finest_spacing_mm(config, thick)`` coarse, and always the coarsest one."""
-    finest = finest_spacing_mm(config, thick)
-    kept = [i for i, f in enumerate(config.shrink_factors) if f * fixed_spacing_mm >= finest] or [0]
+def levels(config: RegistrationConfig, fixed_spacing: tuple[float, ...]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Shrink factors and smoothing of the levels that run on a fixed image of ``fixed_spacing`` (mm per axis):
+    those whose voxels (its smallest spacing times the shrink factor) are at least
+    ``finest_spacing_mm(config, thick=thick_slices(fixed_spacing))`` coarse, and always the coarsest one."""
+    finest = finest_spacing_mm(config, thick=thick_slices(fixed_spacing))
+    kept = [i for i, f in enumerate(config.shrink_factors) if f * min(fixed_spacing) >= finest] or [0]
     return tuple(config.shrink_factors[i] for i in kept), tuple(config.smoothing_mm[i] for i in kept)
 
 
 def _method(config: RegistrationConfig, fixed_voxels: int,
             level_settings: tuple[tuple[int, ...], tuple[float, ...]] | None = None) -> sitk.ImageRegistrationMethod:
     """The registration method of ``config`` for a fixed image of ``fixed_voxels`` voxels (no transform set), with
-    the shrink factors and smoothing of ``level_settings`` (default: ``levels(config, 1.0)``)."""
-    shrink_factors, smoothing_mm = level_settings or levels(config, 1.0)
+    the shrink factors and smoothing of ``level_settings`` (default: ``levels`` on a 1 mm grid)."""
+    shrink_factors, smoothing_mm = level_settings or levels(config, (1.0, 1.0, 1.0))
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
@@ -192,7 +191,7 @@ def register_rigid(
     initial = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    level_settings = levels(config, min(fixed[1].spacing), thick_slices(tuple(fixed[1].spacing)))
+    level_settings = levels(config, tuple(fixed[1].spacing))
     method = _method(config, int(np.prod(fixed[0].shape)), level_settings)
     method.SetInitialTransform(initial, inPlace=False)
     level_count = len(level_settings[0])

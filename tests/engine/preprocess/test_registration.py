@@ -107,21 +107,22 @@ def test_worker_count_is_checked_and_defaults_to_the_cores(monkeypatch: pytest.M
 
 def test_levels_finer_than_the_finest_spacing_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(FINEST_ENV, raising=False)
-    assert levels(RegistrationConfig(), 0.9) == ((4, 2), (2.0, 1.0))  # 0.9 mm in-plane: full resolution skipped
-    assert levels(RegistrationConfig(), 2.0) == ((4, 2, 1), (2.0, 1.0, 0.0))  # 2 mm voxels are coarse enough
-    assert levels(RegistrationConfig(finest_spacing_mm=0), 0.9) == ((4, 2, 1), (2.0, 1.0, 0.0))
-    assert levels(RegistrationConfig(finest_spacing_mm=100), 0.9) == ((4,), (2.0,))  # the coarsest level always runs
-    assert levels(RegistrationConfig(), 1.0, thick=False) == ((4, 2, 1), (2.0, 1.0, 0.0))  # 1 mm volumes: every level
-    assert levels(RegistrationConfig(finest_spacing_mm=1.5), 1.0, thick=False)[0] == (4, 2)
+    thick, iso = (0.9, 0.9, 5.0), (1.0, 1.0, 1.0)
+    assert levels(RegistrationConfig(), thick) == ((4, 2), (2.0, 1.0))  # 0.9 mm in-plane: full resolution skipped
+    assert levels(RegistrationConfig(), (2.0, 2.0, 5.0)) == ((4, 2, 1), (2.0, 1.0, 0.0))  # 2 mm voxels: coarse enough
+    assert levels(RegistrationConfig(finest_spacing_mm=0), thick) == ((4, 2, 1), (2.0, 1.0, 0.0))
+    assert levels(RegistrationConfig(finest_spacing_mm=100), thick) == ((4,), (2.0,))  # the coarsest level always runs
+    assert levels(RegistrationConfig(), iso) == ((4, 2, 1), (2.0, 1.0, 0.0))  # 1 mm volumes: every level
+    assert levels(RegistrationConfig(finest_spacing_mm=1.5), iso)[0] == (4, 2)
     assert thick_slices((0.9, 0.9, 5.0)) and not thick_slices((1.0, 1.0, 1.0)) and not thick_slices((1.1, 1.1, 2.0))
     monkeypatch.setenv(FINEST_ENV, "0")
-    assert levels(RegistrationConfig(), 0.9)[0] == (4, 2, 1)
+    assert levels(RegistrationConfig(), thick)[0] == (4, 2, 1)
     monkeypatch.setenv(FINEST_ENV, "2")
-    assert levels(RegistrationConfig(), 1.0, thick=False)[0] == (4, 2)  # pinned: on any image
-    assert levels(RegistrationConfig(finest_spacing_mm=1.5), 0.9)[0] == (4, 2)  # the config's own value wins
+    assert levels(RegistrationConfig(), iso)[0] == (4, 2)  # pinned: on any image
+    assert levels(RegistrationConfig(finest_spacing_mm=1.5), thick)[0] == (4, 2)  # the config's own value wins
     monkeypatch.setenv(FINEST_ENV, "fine")
     with pytest.raises(ValueError, match="REVSEG_REGISTRATION_FINEST_MM must be a number of mm >= 0"):
-        levels(RegistrationConfig(), 0.9)
+        levels(RegistrationConfig(), (0.9, 0.9, 5.0))
     with pytest.raises(ValueError, match="finest_spacing_mm must be >= 0"):
         RegistrationConfig(finest_spacing_mm=-1)
 
