@@ -8,6 +8,11 @@ later runs (and other processes) load it in milliseconds. A session lives for on
 (about 0.5 GB at 128^3) is returned when the prediction ends. When ONNX Runtime is missing, or the export or
 the session fails, the eager network runs instead (logged once per network).
 
+Tiles run ``tile_workers()`` at a time, each on its own share of the cores, rather than one at a time on all of
+them: ONNX Runtime's intra-op threads scale poorly on this network's many small operators (two 128^3 tiles took
+6.2-6.6 s one after another on 2 threads against 4.7-5.0 s side by side on 1 thread each, identical logits;
+docs/benchmarks.md, issue 19). The predictor's CPU batch is that many tiles.
+
 The cache keeps the ``KEEP_EXPORTS`` most recently used exports.
 ``REVSEG_CPU_BACKEND`` = ``onnxruntime`` or ``eager`` overrides the predictor's ``cpu_backend="auto"``;
 ``REVSEG_CACHE`` moves the cache (default ``$XDG_CACHE_HOME/revseg``, else ``~/.cache/revseg``).
@@ -25,6 +30,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +47,9 @@ CACHE_ENV = "REVSEG_CACHE"
 OPSET = 18
 ENGINE_STAGE = "cpu engine"  # progress stage of the one-off export
 KEEP_EXPORTS = 8  # exports kept in the cache, the most recently used
+# Tiles run side by side on the CPU, at most: measured on 2 cores (module docstring); more would multiply the
+# memory arenas (about 0.5 GB each at 128^3) for gains not measured.
+MAX_TILE_WORKERS = 2
 
 
 def onnxruntime_available() -> bool:
@@ -57,6 +66,12 @@ def resolve_cpu_backend(requested: str = "auto") -> str:
     if choice == "auto":
         return "onnxruntime" if onnxruntime_available() else "eager"
     return choice
+
+
+def tile_workers(threads: int | None = None) -> int:
+    """Tiles run side by side by ONNX Runtime on ``threads`` cores (default: torch's threads), at most
+    ``MAX_TILE_WORKERS``; each gets ``threads // workers`` intra-op threads."""
+    return max(1, min(MAX_TILE_WORKERS, threads or torch.get_num_threads()))
 
 
 def cache_root() -> Path:
@@ -147,24 +162,28 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
 class OnnxForward:
     """A callable with the network's CPU forward, run by ONNX Runtime; one per network and prediction.
 
+    A batch of several tiles runs up to ``workers`` tiles side by side, each on ``threads // workers`` intra-op
+    threads (one session shared by the threads: ONNX Runtime's ``run`` is thread-safe and releases the GIL); a
+    single tile runs on all ``threads``. The graph is exported for one tile, whatever the batch.
+
     Args:
         network: the model in eval mode (its weights are read when a tile shape is first seen).
-        threads: intra-op threads of the sessions (default: torch's).
+        threads: cores for the sessions (default: torch's threads).
+        workers: tiles run side by side (default: ``tile_workers(threads)``).
     """
 
-    def __init__(self, network: nn.Module, threads: int | None = None) -> None:
+    def __init__(self, network: nn.Module, threads: int | None = None, workers: int | None = None) -> None:
         self.network = network
         self.threads = threads or torch.get_num_threads()
+        self.workers = max(1, min(workers or tile_workers(self.threads), self.threads))
         self._fingerprint: str | None = None
-        self._sessions: dict[tuple[int, ...], object] = {}
+        self._sessions: dict[tuple[tuple[int, ...], int], object] = {}
         self.failed: str | None = None
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if self.failed is None:
             try:
-                session = self._session(tuple(batch.shape))
-                logits = session.run(["logits"], {"image": batch.contiguous().numpy()})[0]
-                return torch.from_numpy(np.ascontiguousarray(logits))
+                return torch.from_numpy(self._run_tiles(batch.contiguous().numpy()))
             except Exception as error:  # noqa: BLE001 - any failure falls back to the eager forward
                 self._fail(error)
         return self.network(batch)
@@ -174,16 +193,35 @@ class OnnxForward:
         ``ENGINE_STAGE`` (0 of 1, then 1 of 1) when an export runs, so a first run says what it waits for."""
         if self.failed is None:
             try:
-                self._session(shape, progress)
+                self._session((1, *shape[1:]), self._threads_per_tile(shape[0]), progress)
             except Exception as error:  # noqa: BLE001 - any failure falls back to the eager forward
                 self._fail(error)
+
+    def _run_tiles(self, batch: np.ndarray) -> np.ndarray:
+        """Logits of every tile of ``batch``, up to ``workers`` tiles at a time."""
+        tiles = [batch[i:i + 1] for i in range(batch.shape[0])]
+        session = self._session(tiles[0].shape, self._threads_per_tile(len(tiles)))
+
+        def run(tile: np.ndarray) -> np.ndarray:
+            return session.run(["logits"], {"image": tile})[0]
+
+        if len(tiles) == 1 or self.workers == 1:
+            logits = [run(tile) for tile in tiles]
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(tiles)), thread_name_prefix="revseg-onnx") as pool:
+                logits = list(pool.map(run, tiles))
+        return np.ascontiguousarray(np.concatenate(logits))
+
+    def _threads_per_tile(self, tiles: int) -> int:
+        """All threads for a lone tile, else each side-by-side tile's share."""
+        return self.threads if tiles == 1 or self.workers == 1 else max(1, self.threads // self.workers)
 
     def _fail(self, error: Exception) -> None:
         self.failed = f"{type(error).__name__}: {error}"
         log.warning("ONNX Runtime unavailable for this network (%s); using the eager forward", self.failed)
 
-    def _session(self, shape: tuple[int, ...], progress: ProgressCallback | None = None) -> object:
-        if shape not in self._sessions:
+    def _session(self, shape: tuple[int, ...], threads: int, progress: ProgressCallback | None = None) -> object:
+        if (shape, threads) not in self._sessions:
             import onnxruntime as ort
 
             self._fingerprint = self._fingerprint or network_fingerprint(self.network)
@@ -197,6 +235,6 @@ class OnnxForward:
                 prune_cache(folder.parent)
             else:
                 os.utime(folder)  # recently used: kept by prune_cache
-            self._sessions[shape] = ort.InferenceSession(str(path), session_options(self.threads),
-                                                         providers=["CPUExecutionProvider"])
-        return self._sessions[shape]
+            self._sessions[(shape, threads)] = ort.InferenceSession(str(path), session_options(threads),
+                                                                    providers=["CPUExecutionProvider"])
+        return self._sessions[(shape, threads)]

@@ -129,3 +129,33 @@ def test_onnx_forward_matches_the_network_on_a_batch(cache: Path) -> None:
         expected, got = network(batch), forward(batch)
     assert got.shape == expected.shape and got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-3)
     assert forward.failed is None
+
+
+def test_tiles_side_by_side_give_the_one_at_a_time_logits(cache: Path) -> None:
+    network = _network()
+    batch = torch.randn(3, 4, 32, 32, 32)  # three tiles on two workers: a pair, then one alone
+    with torch.inference_mode():
+        expected = network(batch)
+        side_by_side = OnnxForward(network, threads=2, workers=2)(batch)
+        one_at_a_time = OnnxForward(network, threads=2, workers=1)(batch)
+    assert torch.allclose(side_by_side, expected, atol=1e-3)
+    assert torch.allclose(side_by_side, one_at_a_time, atol=1e-5)
+
+
+def test_side_by_side_tiles_share_one_export_and_split_the_threads(cache: Path) -> None:
+    forward = OnnxForward(_network(), threads=2, workers=2)
+    with torch.inference_mode():
+        forward(torch.randn(2, 4, 32, 32, 32))
+        forward(torch.randn(1, 4, 32, 32, 32))
+    assert forward.failed is None and len(list((cache / "onnx").iterdir())) == 1  # one graph, for one tile
+    assert sorted(threads for _, threads in forward._sessions) == [1, 2]  # a pair on 1 thread each; a lone tile on 2
+    assert OnnxForward(_network(), threads=1, workers=2).workers == 1  # no more workers than threads
+
+
+def test_cpu_batch_defaults_to_the_side_by_side_tiles(monkeypatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert onnx_cpu.tile_workers() == 2 and onnx_cpu.tile_workers(1) == 1 and onnx_cpu.tile_workers(16) == 2
+    default = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="onnxruntime")).first_attempt()
+    eager = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="eager")).first_attempt()
+    pinned = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="onnxruntime", batch_size=1))
+    assert (default.batch, eager.batch, pinned.first_attempt().batch) == (2, 1, 1)
