@@ -2,7 +2,8 @@
 
 Usage (from the repository root):
 
-    python scripts/bench_time_to_result.py [--case DIR ...] [--native skull|stripped|both] [--runs 3] [--json FILE]
+    python scripts/bench_time_to_result.py [--case DIR ...] [--native skull|stripped|both] [--runs 3]
+                                           [--paths today,new] [--json FILE]
     python scripts/bench_time_to_result.py --warm cuda --case SOURCE [--variants before,default] [--runs 3]
 
 Cases: TCGA-DU-7294 (already co-registered and skull-stripped, 1 mm) and a native-like study made from it here
@@ -16,8 +17,9 @@ CPU paths, interleaved run by run so that all see the same machine load (each lo
     today: the earlier CPU path - ``PredictorConfig(cpu_channels_last=False, cpu_backend="eager")``, every
            registration level (``REVSEG_REGISTRATION_FINEST_MM=0``);
     eager: channels-last 3D tiles on the CPU, torch given every core unless pinned (``cpu_backend="eager"``);
-    new:   the current defaults - ONNX Runtime on the CPU (``engine.inference.onnx_cpu``; the one-off export
-           of the weights runs before the timed runs and is reported apart), else as ``eager``.
+    new:   the current defaults - ONNX Runtime on the CPU, tiles side by side (``engine.inference.onnx_cpu``; the
+           one-off export of the weights runs before the timed runs and is reported apart), else as ``eager``.
+``--paths today,new`` leaves ``eager`` out (today always runs: the Dice is taken against it).
 Registration of contrasts on the T1ce's grid was already skipped before issue 19, so all paths skip it; eager
 and new register without the full-resolution level (``RegistrationConfig.finest_spacing_mm``).
 Prints a table of median stage times and the Dice (labels 1, 2, 4 and whole tumour) of each label map against
@@ -87,12 +89,13 @@ def _stage_times(result: SegmentResult) -> dict[str, float]:
     return result.timings_s | {f"prepare/{k}": v for k, v in result.prepare_stages_s.items()}
 
 
-def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
-    """Median stage times of both paths on ``case`` and the Dice of new against today."""
-    timings: dict[str, list[dict[str, float]]] = {name: [] for name in PATHS}
+def bench_case(case: Path, runs: int, work: Path, paths: tuple[str, ...] = tuple(PATHS)) -> dict[str, object]:
+    """Median stage times of ``paths`` (today first) on ``case`` and the Dice of each against today."""
+    timings: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
     outputs: dict[str, Path] = {}
     for run in range(runs):
-        for name, options in PATHS.items():
+        for name in paths:
+            options = PATHS[name]
             out = work / f"{case.name}-{name}-{run}" / "seg.nii.gz"
             start = time.perf_counter()
             segmenter = load_segmenter(None, PredictorConfig(device="cpu", **options))
@@ -107,7 +110,7 @@ def bench_case(case: Path, runs: int, work: Path) -> dict[str, object]:
     medians = {name: {stage: round(statistics.median(t[stage] for t in runs_), 2) for stage in runs_[0]}
                for name, runs_ in timings.items()}
     return {"case": case.name, "medians_s": medians, "runs_s": timings,
-            "dice_vs_today": {name: _agreement(outputs[name], outputs["today"]) for name in PATHS if name != "today"}}
+            "dice_vs_today": {name: _agreement(outputs[name], outputs["today"]) for name in paths if name != "today"}}
 
 
 def export_once() -> float:
@@ -198,6 +201,8 @@ def main() -> None:
                         help="the native-like study (made from TCGA-DU-7294 or --warm's --case): with a simulated "
                         "skull put back (default; a skull strip runs), left stripped, or both")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--paths", default=",".join(PATHS), metavar="LIST",
+                        help=f"CPU paths to interleave run by run ({', '.join(PATHS)}; today is always run, for the Dice)")
     parser.add_argument("--json", type=Path, default=Path("bench-time-to-result.json"))
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--warm", metavar="DEVICE", help="warm-start end-to-end mode on DEVICE (e.g. cuda): the "
@@ -220,18 +225,21 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"written {args.json}")
         return
+    paths = ("today", *(p for p in (v.strip() for v in args.paths.split(",")) if p and p != "today"))
+    if unknown := [p for p in paths if p not in PATHS]:
+        parser.error(f"--paths: unknown {unknown}; choose from {', '.join(PATHS)}")
     cases = args.case or [REAL, *native_studies(REAL, work, args.native)]
     load_before = os.getloadavg()
     export_s = export_once()
     print(f"one-off ONNX export (and one 128^3 tile): {export_s} s", flush=True)
-    results = [bench_case(case, args.runs, work / "out") for case in cases]
+    results = [bench_case(case, args.runs, work / "out", paths) for case in cases]
     record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": platform.node(),
               "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "torch_interop_threads": torch.get_num_interop_threads(), "runs": args.runs,
               "load_average_start": [round(v, 2) for v in load_before],
               "load_average_end": [round(v, 2) for v in os.getloadavg()],
               "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-              "paths": PATHS, "export_and_first_tile_s": export_s, "results": results}
+              "paths": {name: PATHS[name] for name in paths}, "export_and_first_tile_s": export_s, "results": results}
     print_table(results)
     print(f"load average start {record['load_average_start']}, end {record['load_average_end']}; "
           f"peak RSS {record['peak_rss_gib']} GiB")
