@@ -220,14 +220,14 @@ class Predictor:
             tile, batch = memory_plan(free, self.multiple, cfg.tile, cfg.batch_size)
             log.info("CUDA free memory %.1f GiB: tile %d, batch %d", free / 2**30, tile, batch)
             return Attempt(self.device, tile, batch)
-        return Attempt(self.device, round_to_multiple(cfg.tile or DEFAULT_TILE, self.multiple),
-                       cfg.batch_size or self._default_batch())
+        tile = round_to_multiple(cfg.tile or DEFAULT_TILE, self.multiple)
+        return Attempt(self.device, tile, cfg.batch_size or self._default_batch(tile))
 
-    def _default_batch(self) -> int:
+    def _default_batch(self, tile: int) -> int:
         """1, or on the CPU with ONNX Runtime the tiles it runs side by side (faster than one at a time on every
-        core: ``engine.inference.onnx_cpu``)."""
+        core, where memory allows: ``engine.inference.onnx_cpu``)."""
         onnx = self.device.type == "cpu" and resolve_cpu_backend(self.config.cpu_backend) == "onnxruntime"
-        return tile_workers() if onnx else 1
+        return tile_workers(tile_voxels=tile**3) if onnx else 1
 
     def predict(self, volume: np.ndarray | torch.Tensor, progress: ProgressCallback | None = None,
                 cancel: CancelCheck | None = None, *, on_device: bool = False) -> torch.Tensor:

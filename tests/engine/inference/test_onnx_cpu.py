@@ -154,8 +154,20 @@ def test_side_by_side_tiles_share_one_export_and_split_the_threads(cache: Path) 
 
 def test_cpu_batch_defaults_to_the_side_by_side_tiles(monkeypatch) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(onnx_cpu, "available_memory_bytes", lambda: 64 * 2**30)
     assert onnx_cpu.tile_workers() == 2 and onnx_cpu.tile_workers(1) == 1 and onnx_cpu.tile_workers(16) == 2
     default = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="onnxruntime")).first_attempt()
     eager = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="eager")).first_attempt()
     pinned = Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="onnxruntime", batch_size=1))
     assert (default.batch, eager.batch, pinned.first_attempt().batch) == (2, 1, 1)
+
+
+def test_tiles_run_one_at_a_time_when_memory_is_short(monkeypatch) -> None:
+    assert 2**20 < onnx_cpu.available_memory_bytes() < 2**50  # read from /proc/meminfo on this (Linux) machine
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    second_tile = 128**3 * onnx_cpu.SIDE_BY_SIDE_BYTES_PER_TILE_VOXEL
+    monkeypatch.setattr(onnx_cpu, "available_memory_bytes", lambda: second_tile - 1)
+    assert onnx_cpu.tile_workers(tile_voxels=128**3) == 1 and onnx_cpu.tile_workers(tile_voxels=64**3) == 2
+    assert Predictor(_network(), PredictorConfig(device="cpu", cpu_backend="onnxruntime")).first_attempt().batch == 1
+    monkeypatch.setattr(onnx_cpu, "available_memory_bytes", lambda: None)  # unknown (not Linux): as many as cores
+    assert onnx_cpu.tile_workers(tile_voxels=128**3) == 2
