@@ -131,25 +131,20 @@ def test_onnx_forward_matches_the_network_on_a_batch(cache: Path) -> None:
     assert forward.failed is None
 
 
-def test_tiles_side_by_side_give_the_one_at_a_time_logits(cache: Path) -> None:
+def test_tiles_side_by_side_give_the_one_at_a_time_logits_from_one_export(cache: Path) -> None:
     network = _network()
-    batch = torch.randn(3, 4, 32, 32, 32)  # three tiles on two workers: a pair, then one alone
+    batch = torch.randn(3, 4, 32, 32, 32)  # three tiles on two workers
+    side_by_side = OnnxForward(network, threads=2, workers=2)
     with torch.inference_mode():
         expected = network(batch)
-        side_by_side = OnnxForward(network, threads=2, workers=2)(batch)
+        got = side_by_side(batch)
+        lone = side_by_side(batch[:1])
         one_at_a_time = OnnxForward(network, threads=2, workers=1)(batch)
-    assert torch.allclose(side_by_side, expected, atol=1e-3)
-    assert torch.allclose(side_by_side, one_at_a_time, atol=1e-5)
-
-
-def test_side_by_side_tiles_share_one_export_and_split_the_threads(cache: Path) -> None:
-    forward = OnnxForward(_network(), threads=2, workers=2)
-    with torch.inference_mode():
-        forward(torch.randn(2, 4, 32, 32, 32))
-        forward(torch.randn(1, 4, 32, 32, 32))
-    assert forward.failed is None and len(list((cache / "onnx").iterdir())) == 1  # one graph, for one tile
-    assert sorted(threads for _, threads in forward._sessions) == [1, 2]  # a pair on 1 thread each; a lone tile on 2
-    assert OnnxForward(_network(), threads=1, workers=2).workers == 1  # no more workers than threads
+    assert side_by_side.failed is None and torch.allclose(got, expected, atol=1e-3)
+    assert torch.allclose(got, one_at_a_time, atol=1e-5) and torch.allclose(lone, got[:1], atol=1e-5)
+    assert len(list((cache / "onnx").iterdir())) == 1  # one graph, exported for one tile
+    assert sorted(threads for _, threads in side_by_side._sessions) == [1, 2]  # side by side on 1 thread; alone on 2
+    assert OnnxForward(network, threads=1, workers=2).workers == 1  # no more workers than threads
 
 
 def test_cpu_batch_defaults_to_the_side_by_side_tiles(monkeypatch) -> None:
