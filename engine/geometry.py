@@ -293,13 +293,35 @@ def resample_labels(
     label = np.asarray(label)
     if method == "nearest" or (transform is None and axis_mapping(source, target) is not None):
         return resample(label, source, target, transform, "nearest", 0).astype(label.dtype)
+    if not label.any():
+        return np.zeros(target.shape, label.dtype)
+    return _labelwise_linear(*_crop_to_labels(label, source), target, transform)
+
+
+def _labelwise_linear(label: np.ndarray, source: Grid, target: Grid, transform: sitk.Transform | None) -> np.ndarray:
+    """``resample_labels``' "labelwise_linear" method on a label map that has labels."""
     values = [int(v) for v in distinct_values(label) if v != 0]
     weights = [resample((label == v).astype(np.float32), source, target, transform, "linear") for v in values]
-    if not weights:
-        return np.zeros(target.shape, label.dtype)
     stack = np.stack([1.0 - np.sum(weights, axis=0)] + weights)
     winners = np.argmax(stack, axis=0)
     return np.asarray([0] + values, dtype=label.dtype)[winners]
+
+
+def _crop_to_labels(label: np.ndarray, source: Grid) -> tuple[np.ndarray, Grid]:
+    """``label`` cut to the bounding box of its labelled voxels plus one background voxel each side (where the
+    grid has it), with the box's grid.
+
+    Why: each label's indicator is interpolated over the whole source grid, yet it is zero beyond the box, and
+    zero on the box's background rim. Interpolating the box alone gives the same weights bit for bit (zero beyond
+    the rim either way) at a fraction of the cost: a tumour's box is a few per cent of a head.
+    """
+    hits = [np.flatnonzero(label.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    low = np.array([max(int(h[0]) - 1, 0) for h in hits])
+    high = np.array([min(int(h[-1]) + 2, size) for h, size in zip(hits, label.shape, strict=True)])
+    affine = source.affine.copy()
+    affine[:3, 3] = source.affine[:3, :3] @ low + source.affine[:3, 3]
+    box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+    return label[box], Grid(tuple(int(n) for n in high - low), affine)  # type: ignore[arg-type]
 
 
 def overlap_fraction(a: Grid, b: Grid, transform: sitk.Transform | None = None, samples: int = 12) -> float:

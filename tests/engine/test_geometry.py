@@ -27,6 +27,7 @@ from engine.geometry import (
     to_sitk,
     working_grid,
 )
+from engine.geometry import _labelwise_linear as labelwise_linear_uncropped
 
 SIGNED_PERMUTATIONS = [
     np.eye(3)[list(order)] * np.array(signs)
@@ -140,6 +141,28 @@ def test_labelwise_linear_keeps_labels_and_background() -> None:
     assert set(np.unique(out)) == {0, 2, 4}
     assert out.dtype == np.uint8
     assert out[0, 0, 0] == 0 and out[6, 6, 6] == 4
+
+
+@FEW
+@given(angles=st.tuples(*[st.floats(-20, 20)] * 3), spacing=st.tuples(*[st.floats(0.8, 5.0)] * 3),
+       origin=st.tuples(*[st.floats(-2, 4)] * 3), corner=st.tuples(*[st.integers(0, 8)] * 3), rigid=st.booleans())
+def test_labelwise_linear_on_the_labels_box_is_the_whole_grids_result(angles, spacing, origin, corner, rigid) -> None:
+    """resample_labels interpolates only the labels' bounding box (plus a background rim): bit for bit the result of
+    interpolating the whole grid, with labels inside, on the border, or both."""
+    source = grid_of((24, 22, 20), np.eye(3), (1, 1, 1), (0, 0, 0))
+    target = grid_of((20, 18, 16), Rotation.from_euler("xyz", angles, degrees=True).as_matrix(), spacing, origin)
+    label = np.zeros(source.shape, np.uint8)
+    i, j, k = corner
+    label[i:i + 6, j:j + 5, k:k + 4] = 2
+    label[i + 1:i + 4, j + 1:j + 3, k + 1:k + 3] = 1
+    label[0, 21, k] = 4  # a voxel on two faces of the grid
+    transform = sitk.Euler3DTransform()
+    if rigid:
+        transform.SetRotation(0.05, -0.03, 0.02)
+        transform.SetTranslation([0.7, -0.4, 0.3])
+    expected = labelwise_linear_uncropped(label, source, target, transform if rigid else None)
+    assert np.array_equal(resample_labels(label, source, target, transform=transform if rigid else None), expected)
+    assert not resample_labels(np.zeros_like(label), source, target).any()
 
 
 def test_sheared_or_degenerate_affines_are_refused() -> None:
