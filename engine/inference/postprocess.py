@@ -26,7 +26,7 @@ workflow that must keep foci under 0.25 mL (about 8 mm across) sets both to 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -283,6 +283,40 @@ def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = 
         brain_mask: the brain mask the labels were confined to; without it the edge rule (step 3) is skipped.
         spacing: voxel size in mm, for the edge rule (default: isotropic, from ``voxel_ml``).
     """
+    if brain_mask is not None and brain_mask.shape != label.shape:
+        raise ValueError(f"brain mask shape {brain_mask.shape} differs from the label map's {label.shape}")
+    side = (voxel_ml * 1000.0) ** (1 / 3)
+    spacing = spacing or (side, side, side)
+    box = _labels_box(label, [int(np.ceil(max(config.edge_oedema_mm, 0.0) / step)) + 2 for step in spacing])
+    result = _postprocess_box(label[box], voxel_ml, config, None if brain_mask is None else brain_mask[box], spacing)
+    if result.label.shape != label.shape:
+        whole = np.zeros(label.shape, result.label.dtype)
+        whole[box] = result.label
+        result = replace(result, label=whole)
+    return result
+
+
+def _labels_box(label: np.ndarray, margin: list[int]) -> tuple[slice, ...]:
+    """The bounding box of the labelled voxels grown by ``margin`` voxels per axis (within the array; all of it
+    when nothing is labelled).
+
+    Why: every step works on the tumour's components and their surroundings only: the shell of an ET speck
+    (1 voxel) and, for the edge rule, the brain mask up to ``edge_oedema_mm`` from a candidate (its own crop grows
+    by ceil(depth / spacing) + 1 voxels, inside this box). So the box gives the whole volume's result, and a
+    BraTS volume's post-processing drops from about 0.5 s to a fraction of it.
+    """
+    if not label.any():
+        return tuple(slice(0, n) for n in label.shape)
+    box = []
+    for axis, grow in enumerate(margin):
+        hits = np.flatnonzero(label.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(hits[0]) - grow, 0), min(int(hits[-1]) + 1 + grow, label.shape[axis])))
+    return tuple(box)
+
+
+def _postprocess_box(label: np.ndarray, voxel_ml: float, config: PostprocessConfig, brain_mask: np.ndarray | None,
+                     spacing: tuple[float, float, float]) -> Segmentation:
+    """``postprocess`` on the labels' box."""
     label, removed = remove_small_components(label, config.min_component_ml, voxel_ml)
     # ET components are judged after the whole-tumour pass: a removed lesion's ET must not be counted twice
     label, relabelled = relabel_small_et_components(label, config.min_et_component_ml, voxel_ml)
@@ -291,9 +325,8 @@ def postprocess(label: np.ndarray, voxel_ml: float, config: PostprocessConfig = 
         removed += removed_after
     edge_removed = 0
     if brain_mask is not None:
-        side = (voxel_ml * 1000.0) ** (1 / 3)
-        label, edge_removed = remove_edge_oedema(label, brain_mask, spacing or (side, side, side),
-                                                 config.edge_oedema_mm, config.edge_oedema_fraction)
+        label, edge_removed = remove_edge_oedema(label, brain_mask, spacing, config.edge_oedema_mm,
+                                                 config.edge_oedema_fraction)
     label, suppressed = suppress_small_et(label, config.min_et_ml, voxel_ml)
     return Segmentation(label, label_volumes_ml(label, voxel_ml), count_lesions(label), suppressed, removed,
                         relabelled, edge_removed)
