@@ -54,8 +54,9 @@ from engine.bench.native_study import native_like_study
 from engine.inference.predictor import PredictorConfig
 from engine.metrics import dice
 from engine.prepare import SKULL_STRIP_DEVICE_ENV
-from engine.preprocess.registration import FINEST_ENV, WORKERS_ENV
+from engine.preprocess.registration import FINEST_ENV, THREADS_ENV, WORKERS_ENV, default_workers
 from engine.segment import SegmentResult, load_segmenter, segment_case
+from engine.side_by_side import usable_cores
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "TCGA-DU-7294"
 PATHS = {"today": {"cpu_channels_last": False, "cpu_backend": "eager"}, "eager": {"cpu_backend": "eager"}, "new": {}}
@@ -70,6 +71,8 @@ WARM_VARIANTS = {
     "serial": {WORKERS_ENV: "1"},
     "all-levels": {FINEST_ENV: "0"},
     "default": {},
+    # the cores shared out among the registrations side by side, instead of every core for each
+    "split-threads": {THREADS_ENV: str(max(1, usable_cores() // default_workers()))},
 }
 
 

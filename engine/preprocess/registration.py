@@ -194,6 +194,8 @@ def register_rigid(
     level_settings = levels(config, tuple(fixed[1].spacing))
     method = _method(config, int(np.prod(fixed[0].shape)), level_settings)
     method.SetInitialTransform(initial, inPlace=False)
+    if threads := registration_threads():
+        method.SetNumberOfThreads(threads)
     level_count = len(level_settings[0])
     state = {"level": 0, "cancelled": False}
 
@@ -235,6 +237,18 @@ def euler_from_summary(values: dict[str, object]) -> sitk.Euler3DTransform:
 
 
 WORKERS_ENV = "REVSEG_REGISTRATION_WORKERS"
+THREADS_ENV = "REVSEG_REGISTRATION_THREADS"
+
+
+def registration_threads() -> int:
+    """ITK threads of each registration: ``REVSEG_REGISTRATION_THREADS`` when set, else 0 (ITK's default: every
+    core, for each of the registrations running side by side)."""
+    pinned = os.environ.get(THREADS_ENV, "").strip()
+    if not pinned:
+        return 0
+    if not pinned.isdigit() or int(pinned) < 1:
+        raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {pinned!r}")
+    return int(pinned)
 
 
 def default_workers() -> int:
