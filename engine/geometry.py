@@ -12,6 +12,7 @@ versus the RAS working grid), ``resample`` copies voxels exactly instead of inte
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import nibabel as nib
@@ -315,13 +316,26 @@ def _crop_to_labels(label: np.ndarray, source: Grid) -> tuple[np.ndarray, Grid]:
     zero on the box's background rim. Interpolating the box alone gives the same weights bit for bit (zero beyond
     the rim either way) at a fraction of the cost: a tumour's box is a few per cent of a head.
     """
-    hits = [np.flatnonzero(label.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
-    low = np.array([max(int(h[0]) - 1, 0) for h in hits])
-    high = np.array([min(int(h[-1]) + 2, size) for h, size in zip(hits, label.shape, strict=True)])
+    box = grown_box(label, 1)
+    if box is None:
+        raise ValueError("the label map has no labelled voxel to crop to")
+    low = np.array([b.start for b in box], dtype=float)
     affine = source.affine.copy()
     affine[:3, 3] = source.affine[:3, :3] @ low + source.affine[:3, 3]
-    box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
-    return label[box], Grid(tuple(int(n) for n in high - low), affine)  # type: ignore[arg-type]
+    return label[box], Grid(tuple(b.stop - b.start for b in box), affine)  # type: ignore[arg-type]
+
+
+def grown_box(mask: np.ndarray, margin: int | Sequence[int]) -> tuple[slice, ...] | None:
+    """The bounding box of ``mask``'s nonzero voxels grown by ``margin`` voxels (one number, or one per axis),
+    clipped to the array; None when no voxel is nonzero."""
+    if not mask.any():
+        return None
+    margins = [margin] * mask.ndim if isinstance(margin, int) else list(margin)
+    box = []
+    for axis, grow in enumerate(margins):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(hits[0]) - grow, 0), min(int(hits[-1]) + 1 + grow, mask.shape[axis])))
+    return tuple(box)
 
 
 def overlap_fraction(a: Grid, b: Grid, transform: sitk.Transform | None = None, samples: int = 12) -> float:

@@ -27,6 +27,7 @@ from engine.errors import CancelCheck, ProgressCallback, check_cancel, report
 from engine.export import AlgorithmInfo, ExportSettings, export_segmentation
 from engine.export.atomic import check_writable, write_bytes_atomic
 from engine.export.sidecar import postprocessing_record
+from engine.geometry import grown_box
 from engine.inference.postprocess import (
     PostprocessConfig,
     label_volumes_ml,
@@ -177,13 +178,7 @@ def load_segmenter(weights: str | Path | None = None, config: PredictorConfig | 
 
 def brain_box(mask: np.ndarray) -> tuple[slice, ...]:
     """Bounding box of the brain with a margin (the whole volume when the mask is empty)."""
-    if not mask.any():
-        return tuple(slice(0, s) for s in mask.shape)
-    box = []
-    for axis in range(3):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(hits[0]) - CROP_MARGIN, 0), min(int(hits[-1]) + 1 + CROP_MARGIN, mask.shape[axis])))
-    return tuple(box)
+    return grown_box(mask, CROP_MARGIN) or tuple(slice(0, s) for s in mask.shape)
 
 
 def _infer_labels(segmenter: Segmenter, prepared: PreparedCase, progress: ProgressCallback | None,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
+from engine.geometry import grown_box
 from engine.labels import EDEMA, ENHANCING, NECROSIS
 
 SOFTMAX_LABELS = (0, NECROSIS, EDEMA, ENHANCING)
@@ -305,13 +306,7 @@ def _labels_box(label: np.ndarray, margin: list[int]) -> tuple[slice, ...]:
     by ceil(depth / spacing) + 1 voxels, inside this box). So the box gives the whole volume's result, and a
     BraTS volume's post-processing drops from about 0.5 s to a fraction of it.
     """
-    if not label.any():
-        return tuple(slice(0, n) for n in label.shape)
-    box = []
-    for axis, grow in enumerate(margin):
-        hits = np.flatnonzero(label.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(hits[0]) - grow, 0), min(int(hits[-1]) + 1 + grow, label.shape[axis])))
-    return tuple(box)
+    return grown_box(label, margin) or tuple(slice(0, n) for n in label.shape)
 
 
 def _postprocess_box(label: np.ndarray, voxel_ml: float, config: PostprocessConfig, brain_mask: np.ndarray | None,

@@ -21,6 +21,7 @@ from engine.geometry import (
     axis_mapping,
     check_affine,
     from_sitk,
+    grown_box,
     overlap_fraction,
     resample,
     resample_labels,
@@ -163,6 +164,15 @@ def test_labelwise_linear_on_the_labels_box_is_the_whole_grids_result(angles, sp
     expected = labelwise_linear_uncropped(label, source, target, transform if rigid else None)
     assert np.array_equal(resample_labels(label, source, target, transform=transform if rigid else None), expected)
     assert not resample_labels(np.zeros_like(label), source, target).any()
+
+
+def test_grown_box_is_the_nonzero_box_grown_per_axis_and_clipped() -> None:
+    mask = np.zeros((10, 12, 8), np.uint8)
+    assert grown_box(mask, 2) is None
+    mask[3:5, 0:2, 6:7] = 4
+    assert grown_box(mask, 0) == (slice(3, 5), slice(0, 2), slice(6, 7))
+    assert grown_box(mask, 2) == (slice(1, 7), slice(0, 4), slice(4, 8))  # clipped at both ends of the array
+    assert grown_box(mask, (1, 0, 3)) == (slice(2, 6), slice(0, 2), slice(3, 8))
 
 
 def test_sheared_or_degenerate_affines_are_refused() -> None:
