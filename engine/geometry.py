@@ -294,9 +294,10 @@ def resample_labels(
     label = np.asarray(label)
     if method == "nearest" or (transform is None and axis_mapping(source, target) is not None):
         return resample(label, source, target, transform, "nearest", 0).astype(label.dtype)
-    if not label.any():
+    cropped = _crop_to_labels(label, source)
+    if cropped is None:
         return np.zeros(target.shape, label.dtype)
-    return _labelwise_linear(*_crop_to_labels(label, source), target, transform)
+    return _labelwise_linear(*cropped, target, transform)
 
 
 def _labelwise_linear(label: np.ndarray, source: Grid, target: Grid, transform: sitk.Transform | None) -> np.ndarray:
@@ -308,9 +309,9 @@ def _labelwise_linear(label: np.ndarray, source: Grid, target: Grid, transform: 
     return np.asarray([0] + values, dtype=label.dtype)[winners]
 
 
-def _crop_to_labels(label: np.ndarray, source: Grid) -> tuple[np.ndarray, Grid]:
+def _crop_to_labels(label: np.ndarray, source: Grid) -> tuple[np.ndarray, Grid] | None:
     """``label`` cut to the bounding box of its labelled voxels plus one background voxel each side (where the
-    grid has it), with the box's grid.
+    grid has it), with the box's grid; None when nothing is labelled.
 
     Why: each label's indicator is interpolated over the whole source grid, yet it is zero beyond the box, and
     zero on the box's background rim. Interpolating the box alone gives the same weights bit for bit (zero beyond
@@ -318,7 +319,7 @@ def _crop_to_labels(label: np.ndarray, source: Grid) -> tuple[np.ndarray, Grid]:
     """
     box = grown_box(label, 1)
     if box is None:
-        raise ValueError("the label map has no labelled voxel to crop to")
+        return None
     low = np.array([b.start for b in box], dtype=float)
     affine = source.affine.copy()
     affine[:3, 3] = source.affine[:3, :3] @ low + source.affine[:3, 3]

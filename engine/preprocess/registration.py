@@ -240,15 +240,20 @@ WORKERS_ENV = "REVSEG_REGISTRATION_WORKERS"
 THREADS_ENV = "REVSEG_REGISTRATION_THREADS"
 
 
+def _pinned_count(name: str) -> int | None:
+    """The whole number >= 1 in the environment variable ``name``, or None when it is unset or empty."""
+    pinned = os.environ.get(name, "").strip()
+    if not pinned:
+        return None
+    if not pinned.isdigit() or int(pinned) < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {pinned!r}")
+    return int(pinned)
+
+
 def registration_threads() -> int:
     """ITK threads of each registration: ``REVSEG_REGISTRATION_THREADS`` when set, else 0 (ITK's default: every
     core, for each of the registrations running side by side)."""
-    pinned = os.environ.get(THREADS_ENV, "").strip()
-    if not pinned:
-        return 0
-    if not pinned.isdigit() or int(pinned) < 1:
-        raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {pinned!r}")
-    return int(pinned)
+    return _pinned_count(THREADS_ENV) or 0
 
 
 def default_workers() -> int:
@@ -261,12 +266,7 @@ def default_workers() -> int:
     so a 2-core machine stays serial; a workstation's many cores are mostly idle during one registration
     (random-sampled metric on small images).
     """
-    pinned = os.environ.get(WORKERS_ENV, "").strip()
-    if pinned:
-        if not pinned.isdigit() or int(pinned) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a whole number >= 1, got {pinned!r}")
-        return int(pinned)
-    return max(1, min(3, usable_cores() // 2))
+    return _pinned_count(WORKERS_ENV) or max(1, min(3, usable_cores() // 2))
 
 
 def register_rigid_all(

@@ -16,6 +16,7 @@ from engine.preprocess.registration import (
     levels,
     register_rigid,
     register_rigid_all,
+    registration_threads,
     thick_slices,
 )
 from tests.engine.synthetic_cases import LPS_AXES, grid_from, head
@@ -103,6 +104,17 @@ def test_worker_count_is_checked_and_defaults_to_the_cores(monkeypatch: pytest.M
     monkeypatch.setenv("REVSEG_REGISTRATION_WORKERS", "0")
     with pytest.raises(ValueError, match="REVSEG_REGISTRATION_WORKERS must be a whole number >= 1, got '0'"):
         default_workers()
+
+
+def test_registration_threads_are_itks_unless_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REVSEG_REGISTRATION_THREADS", raising=False)
+    assert registration_threads() == 0  # ITK's default
+    monkeypatch.setenv("REVSEG_REGISTRATION_THREADS", " 5 ")
+    assert registration_threads() == 5
+    for bad in ("0", "-2", "two", "1.5"):
+        monkeypatch.setenv("REVSEG_REGISTRATION_THREADS", bad)
+        with pytest.raises(ValueError, match=f"REVSEG_REGISTRATION_THREADS must be a whole number >= 1, got '{bad}'"):
+            registration_threads()
 
 
 def test_levels_finer_than_the_finest_spacing_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
